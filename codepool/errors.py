@@ -1,0 +1,97 @@
+"""Everything unique-codes raises on purpose.
+
+UniqueCodesError
+├── ConfigError                  a pools file, setting or argument is wrong (names what and why)
+├── InvalidRequestError          a client sent something malformed or out of bounds        -> 400
+│   └── PayloadTooLargeError     the body is over the documented limit                     -> 413
+├── NotFoundError                unknown pool, code or route                               -> 404
+│   ├── PoolNotFoundError
+│   └── CodeNotFoundError
+├── IdempotencyMismatchError     same Idempotency-Key, different request                   -> 422
+└── UnavailableError             retry later (carries retry_after seconds)                 -> 503
+    ├── PoolEmptyError           the pool has no code left to claim
+    ├── ClaimContentionError     every bounded claim attempt lost a race
+    └── StoreUnavailableError    DynamoDB did not answer after the SDK's bounded retries
+RefillError                      a refill could not write everything (counts what it did write)
+"""
+
+from __future__ import annotations
+
+
+class UniqueCodesError(Exception):
+    """Base class: `code` is the stable machine-readable name used in HTTP error bodies."""
+
+    code = "error"
+
+
+class ConfigError(UniqueCodesError):
+    code = "invalid_configuration"
+
+
+class InvalidRequestError(UniqueCodesError):
+    code = "invalid_request"
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    code = "payload_too_large"
+
+
+class NotFoundError(UniqueCodesError):
+    code = "not_found"
+
+
+class PoolNotFoundError(NotFoundError):
+    code = "pool_not_found"
+
+    def __init__(self, pool: str) -> None:
+        super().__init__(f"unknown pool {pool!r}")
+        self.pool = pool
+
+
+class CodeNotFoundError(NotFoundError):
+    code = "code_not_found"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no issued code {code!r}")
+
+
+class IdempotencyMismatchError(UniqueCodesError):
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was already used with a different request body")
+
+
+class UnavailableError(UniqueCodesError):
+    code = "unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PoolEmptyError(UnavailableError):
+    code = "pool_empty"
+
+    def __init__(self, pool: str, retry_after: int = 30) -> None:
+        super().__init__(f"pool {pool!r} has no codes left; the refiller adds more on its schedule", retry_after)
+        self.pool = pool
+
+
+class ClaimContentionError(UnavailableError):
+    code = "claim_contention"
+
+    def __init__(self, pool: str, attempts: int) -> None:
+        super().__init__(f"lost {attempts} claim races in pool {pool!r} in a row; retry", retry_after=1)
+
+
+class StoreUnavailableError(UnavailableError):
+    code = "store_unavailable"
+
+
+class RefillError(UniqueCodesError):
+    code = "refill_failed"
+
+    def __init__(self, message: str, written: int) -> None:
+        super().__init__(f"{message} (wrote {written} codes before failing)")
+        self.written = written

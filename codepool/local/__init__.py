@@ -1,0 +1,1 @@
+"""Local engines and the local API server behind `unique-codes serve`."""

@@ -1,0 +1,82 @@
+"""The storage port: what the services need from a code store, whatever the engine behind it.
+
+`codepool.dynamodb.DynamoDBRepository` is the real adapter; the unit tests use an in-memory fake that honours
+the same atomicity rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from codepool.model import Candidate, IssuedCode
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    key: str
+    fingerprint: str
+    codes: list[IssuedCode]
+    expires_at: int
+    """Epoch seconds after which the key may be reused (also the table's TTL attribute)."""
+
+
+@dataclass(slots=True)
+class ClaimOutcome:
+    """What one atomic claim attempt did. Exactly one of these holds:
+
+    - `issued` is set: every candidate was removed from the pool and recorded, in one write;
+    - `replayed` is set: the idempotency key was already taken, nothing was written;
+    - otherwise nothing was written, and `lost` (another claimer got there first) and `stale` (the code was
+      already issued; its slot is garbage to delete) say why.
+    """
+
+    issued: list[IssuedCode] | None = None
+    replayed: IdempotencyRecord | None = None
+    lost: list[Candidate] = field(default_factory=list)
+    stale: list[Candidate] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WriteReport:
+    written: int = 0
+    requests: int = 0
+    unprocessed_retries: int = 0
+
+
+class CodeRepository(Protocol):
+    async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
+        """Up to `limit` available codes of one shard, from `start` on in key order, wrapping around."""
+        ...
+
+    async def claim(
+        self,
+        pool: str,
+        candidates: Sequence[Candidate],
+        records: Sequence[IssuedCode],
+        idempotency: IdempotencyRecord | None,
+        now: int,
+    ) -> ClaimOutcome:
+        """Atomically: remove every candidate from the pool, record `records` (same order), store `idempotency`."""
+        ...
+
+    async def remove_slot(self, pool: str, candidate: Candidate) -> None:
+        """Delete a pool slot whose code turned out to be issued already."""
+        ...
+
+    async def issued_among(self, keys: Sequence[str]) -> set[str]:
+        """Which of these canonical codes are already issued."""
+        ...
+
+    async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
+        """Write slots for these codes (they were checked not to be issued)."""
+        ...
+
+    async def count_available(self, pool: str, shard: int) -> int: ...
+
+    async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
+        """The issued code recorded under the first of `keys` that exists."""
+        ...
+
+    async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None: ...

@@ -1,0 +1,1 @@
+"""The API-facing Lambda: claims codes and answers look-ups (`issuer.app.lambda_handler`)."""

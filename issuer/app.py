@@ -1,0 +1,168 @@
+"""API Gateway (REST payload v1 and HTTP API payload v2) -> services -> JSON responses.
+
+Routes: POST /codes (and POST / for the demo's test event), GET /codes/{code}, GET /pools,
+GET /pools/{pool}, GET /openapi.json. Errors are `{"error": {"code", "message"}}`; see `issuer.openapi`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.api_gateway import (
+    APIGatewayHttpResolver,
+    APIGatewayRestResolver,
+    Response,
+    Router,
+)
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from codepool import services
+from codepool.errors import (
+    IdempotencyMismatchError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnavailableError,
+    UniqueCodesError,
+)
+from codepool.runtime import ContainerHolder
+from issuer.openapi import openapi_document
+from issuer.requests import parse_issue_body
+
+logger = Logger(service="unique-codes-issuer")
+metrics = Metrics(namespace="UniqueCodes", service="issuer")
+container = ContainerHolder()
+router = Router()  # type: ignore[no-untyped-call]
+
+_STATUS_BY_ERROR: list[tuple[type[UniqueCodesError], int]] = [
+    (PayloadTooLargeError, 413),
+    (InvalidRequestError, 400),
+    (NotFoundError, 404),
+    (IdempotencyMismatchError, 422),
+    (UnavailableError, 503),
+]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, separators=(",", ":")),
+        headers=headers,
+    )
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
+    return json_response(status, {"error": {"code": code, "message": message}}, headers)
+
+
+@router.post("/")
+@router.post("/codes")
+def issue() -> Response[str]:
+    event = router.current_event
+    request = parse_issue_body(event.decoded_body)
+    idempotency_key = event.headers.get("idempotency-key")
+    request_id = _request_id(event.raw_event)
+    runtime = container.get()
+
+    async def claim() -> services.IssueResult:
+        return await services.issue_codes(
+            await runtime.repository(),
+            await runtime.prefetcher(),
+            runtime.pools,
+            request,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+
+    result = runtime.run(claim())
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    if not result.replayed:
+        metrics.add_dimension(name="pool", value=request.pool)
+        metrics.add_metric(name="CodesIssued", unit=MetricUnit.Count, value=len(result.codes))
+    codes = [code.to_json() for code in result.codes]
+    body = codes[0] if request.count == 1 else {"codes": codes}
+    return json_response(201, body, headers)
+
+
+@router.get("/codes/<code>")
+def lookup(code: str) -> Response[str]:
+    runtime = container.get()
+
+    async def find() -> dict[str, Any]:
+        return (await services.lookup_code(await runtime.repository(), code)).to_json()
+
+    return json_response(200, runtime.run(find()))
+
+
+@router.get("/pools")
+def list_pools() -> Response[str]:
+    pools = container.get().pools
+    return json_response(200, {"pools": [pool.describe() for pool in pools.values()]})
+
+
+@router.get("/pools/<name>")
+def show_pool(name: str) -> Response[str]:
+    runtime = container.get()
+    pool = services.resolve_pool(runtime.pools, name)
+
+    async def stats() -> dict[str, Any]:
+        return (await services.pool_stats(await runtime.repository(), pool)).to_json()
+
+    return json_response(200, {**pool.describe(), **runtime.run(stats())})
+
+
+@router.get("/openapi.json")
+def openapi() -> Response[str]:
+    return json_response(200, openapi_document())
+
+
+def _request_id(event: dict[str, Any]) -> str | None:
+    context = event.get("requestContext") or {}
+    request_id = context.get("requestId")
+    return str(request_id) if request_id else None
+
+
+def _build_resolver(resolver: APIGatewayRestResolver | APIGatewayHttpResolver) -> Any:
+    resolver.include_router(router)
+
+    @resolver.exception_handler(UniqueCodesError)  # type: ignore[untyped-decorator]
+    def handle_domain_error(error: UniqueCodesError) -> Response[str]:
+        for kind, status in _STATUS_BY_ERROR:
+            if isinstance(error, kind):
+                headers = {"Retry-After": str(error.retry_after)} if isinstance(error, UnavailableError) else None
+                if status >= 500:
+                    logger.warning("request not served", extra={"error": error.code, "reason": str(error)})
+                return error_response(status, error.code, str(error), headers)
+        logger.exception("server misconfiguration")
+        return error_response(500, error.code, str(error))
+
+    @resolver.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def handle_unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        return error_response(500, "internal_error", "internal error; see the function's logs")
+
+    @resolver.not_found
+    def handle_not_found(_: Exception) -> Response[str]:
+        event = resolver.current_event
+        return error_response(404, "route_not_found", f"no route {event.http_method} {event.path}")
+
+    return resolver
+
+
+rest_api = _build_resolver(APIGatewayRestResolver())
+http_api = _build_resolver(APIGatewayHttpResolver())
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    resolver = http_api if event.get("version") == "2.0" else rest_api
+    logger.set_correlation_id(_request_id(event))
+    try:
+        response: dict[str, Any] = resolver.resolve(event, context)
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+    return response

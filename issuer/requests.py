@@ -1,0 +1,44 @@
+"""Turn an HTTP request body into an `IssueRequest`, rejecting anything malformed with a clear message."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from codepool.errors import InvalidRequestError, PayloadTooLargeError
+from codepool.model import IssueRequest
+
+MAX_BODY_BYTES = 16 * 1024
+_STRING_FIELDS = {"pool": "pool", "usedBy": "used_by", "reference": "reference", "description": "description"}
+_FIELDS = {*_STRING_FIELDS, "count"}
+
+
+def parse_issue_body(body: str | None) -> IssueRequest:
+    """`None`, `""`, `"{}"` and `"null"` all mean: one code from the default pool."""
+    if body is None or not body.strip():
+        return IssueRequest()
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise PayloadTooLargeError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        document: Any = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+    if document is None:
+        return IssueRequest()
+    if not isinstance(document, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    unknown = sorted(set(document) - _FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"unknown fields {unknown}; allowed: {sorted(_FIELDS)}")
+    values: dict[str, Any] = {}
+    for field, attribute in _STRING_FIELDS.items():
+        value = document.get(field)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequestError(f"{field} must be a string")
+        if value is not None:
+            values[attribute] = value
+    count = document.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidRequestError("count must be an integer")
+    values["count"] = count
+    return IssueRequest(**values)

@@ -1,0 +1,63 @@
+"""EventBridge schedule (all pools) or a manual `{"pool": NAME, "target": N}` -> refill -> summary log.
+
+A failed refill raises, so Lambda counts the invocation as failed and its on-failure destination sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from codepool import services
+from codepool.config import PoolConfig
+from codepool.errors import InvalidRequestError
+from codepool.model import RefillSummary
+from codepool.runtime import ContainerHolder
+
+logger = Logger(service="unique-codes-refiller")
+metrics = Metrics(namespace="UniqueCodes", service="refiller")
+container = ContainerHolder()
+
+_MANUAL_FIELDS = {"pool", "target"}
+
+
+def requested_refills(event: dict[str, Any], pools: dict[str, PoolConfig]) -> list[tuple[PoolConfig, int | None]]:
+    """Which pools to refill, and to what target (None: the pool's own)."""
+    if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
+        return [(pool, None) for pool in pools.values()]
+    unknown = sorted(set(event) - _MANUAL_FIELDS)
+    if unknown or "pool" not in event:
+        raise InvalidRequestError(
+            f"expected an EventBridge Scheduled Event or {{'pool': NAME, 'target': N}}; got keys {sorted(event)}"
+        )
+    pool = services.resolve_pool(pools, event["pool"]) if isinstance(event["pool"], str) else None
+    if pool is None:
+        raise InvalidRequestError("'pool' must be a string")
+    target = event.get("target")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+        raise InvalidRequestError("'target' must be an integer")
+    return [(pool, target)]
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    runtime = container.get()
+    refills = requested_refills(event, runtime.pools)
+
+    async def refill_all() -> list[RefillSummary]:
+        repository = await runtime.repository()
+        return [await services.refill_pool(repository, pool, target) for pool, target in refills]
+
+    summaries = runtime.run(refill_all())
+    for summary in summaries:
+        logger.info("refilled pool", extra=summary.to_json())
+        metrics.add_dimension(name="pool", value=summary.pool)
+        metrics.add_metric(name="RefillWritten", unit=MetricUnit.Count, value=summary.written)
+        metrics.add_metric(name="RefillSkippedIssued", unit=MetricUnit.Count, value=summary.skipped_issued)
+        metrics.add_metric(
+            name="PoolAvailable", unit=MetricUnit.Count, value=summary.available_before + summary.written
+        )
+        metrics.flush_metrics()
+    return {"refilled": [summary.to_json() for summary in summaries]}
