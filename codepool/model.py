@@ -103,6 +103,7 @@ class RefillSummary:
     target: int
     written: int = 0
     skipped_issued: int = 0
+    skipped_available: int = 0
     skipped_repeated: int = 0
     batch_requests: int = 0
     unprocessed_retries: int = 0
@@ -115,6 +116,7 @@ class RefillSummary:
             "target": self.target,
             "written": self.written,
             "skippedIssued": self.skipped_issued,
+            "skippedAvailable": self.skipped_available,
             "skippedRepeated": self.skipped_repeated,
             "batchRequests": self.batch_requests,
             "unprocessedRetries": self.unprocessed_retries,

@@ -65,8 +65,10 @@ class CodeRepository(Protocol):
         """Delete a pool slot whose code turned out to be issued already."""
         ...
 
-    async def issued_among(self, keys: Sequence[str]) -> set[str]:
-        """Which of these canonical codes are already issued."""
+    async def existing_among(
+        self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
+    ) -> tuple[set[str], set[str]]:
+        """Which candidates are already issued, and (if `check_available`) already in the pool."""
         ...
 
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:

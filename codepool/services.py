@@ -36,6 +36,7 @@ from codepool.repository import CodeRepository, IdempotencyRecord
 MAX_CLAIM_ATTEMPTS = 8
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 REFILL_ROUND_SIZE = 2_000
+AVAILABLE_CHECK_RATIO = 1000
 MAX_BARREN_ROUNDS = 20
 """Refill rounds in a row that find no unissued code before the keyspace is declared exhausted."""
 
@@ -155,25 +156,30 @@ async def refill_pool(
     goal = pool.target if target is None else target
     if not 0 <= goal <= MAX_TARGET:
         raise InvalidRequestError(f"target must be between 0 and {MAX_TARGET}, got {goal}")
-    before = await available(repository, pool)
+    before = await available_count(repository, pool)
     summary = RefillSummary(pool=pool.name, available_before=before, target=goal)
     need = goal - before
     seen: set[str] = set()
     barren_rounds = 0
+    # A random code hits one already in the pool with odds available/keyspace. Negligible for big
+    # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
+    # "written" honest, so the pool really reaches its target.
+    check_available = goal * AVAILABLE_CHECK_RATIO > pool.format.keyspace
     while summary.written < need:
         round_size = min(need - summary.written, REFILL_ROUND_SIZE)
         candidates = _fresh_candidates(pool, round_size, seen, summary)
-        issued = await repository.issued_among([c.key for c in candidates])
-        unissued = [c for c in candidates if c.key not in issued]
+        issued, available = await repository.existing_among(pool.name, candidates, check_available=check_available)
+        fresh = [c for c in candidates if c.key not in issued and c.key not in available]
         summary.skipped_issued += len(issued)
+        summary.skipped_available += len(available)
         try:
-            report = await repository.add_available(pool.name, unissued)
+            report = await repository.add_available(pool.name, fresh)
         except RefillError as exc:
             raise RefillError(f"refill of pool {pool.name!r} failed", summary.written + exc.written) from exc
         summary.written += report.written
         summary.batch_requests += report.requests
         summary.unprocessed_retries += report.unprocessed_retries
-        barren_rounds = 0 if unissued else barren_rounds + 1
+        barren_rounds = 0 if fresh else barren_rounds + 1
         if barren_rounds >= MAX_BARREN_ROUNDS:
             raise RefillError(f"pool {pool.name!r}: the keyspace looks exhausted", summary.written)
         if on_progress is not None:
@@ -204,7 +210,7 @@ def shard_of(key: str, shards: int) -> int:
     return zlib.crc32(key.encode()) % shards
 
 
-async def available(repository: CodeRepository, pool: PoolConfig) -> int:
+async def available_count(repository: CodeRepository, pool: PoolConfig) -> int:
     return sum(await _available_by_shard(repository, pool))
 
 

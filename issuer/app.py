@@ -6,6 +6,7 @@ GET /pools/{pool}, GET /openapi.json. Errors are `{"error": {"code", "message"}}
 
 from __future__ import annotations
 
+import binascii
 import json
 from typing import Any
 
@@ -17,6 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import (
     Router,
 )
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from codepool import services
@@ -63,7 +65,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 @router.post("/codes")
 def issue() -> Response[str]:
     event = router.current_event
-    request = parse_issue_body(event.decoded_body)
+    request = parse_issue_body(_request_body(event))
     idempotency_key = event.headers.get("idempotency-key")
     request_id = _request_id(event.raw_event)
     runtime = container.get()
@@ -118,6 +120,13 @@ def show_pool(name: str) -> Response[str]:
 @router.get("/openapi.json")
 def openapi() -> Response[str]:
     return json_response(200, openapi_document())
+
+
+def _request_body(event: BaseProxyEvent) -> str | None:
+    try:
+        return event.decoded_body
+    except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidRequestError("request body must be UTF-8 JSON") from exc
 
 
 def _request_id(event: dict[str, Any]) -> str | None:

@@ -136,22 +136,32 @@ class DynamoDBRepository:
         with store_errors("DeleteItem"):
             await self._client.delete_item(TableName=self._table, Key=slot_key(pool, candidate.shard, candidate.key))
 
-    async def issued_among(self, keys: Sequence[str]) -> set[str]:
+    async def existing_among(
+        self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
+    ) -> tuple[set[str], set[str]]:
+        keys: list[Item] = [code_key(c.key) for c in candidates]
+        if check_available:
+            keys += [slot_key(pool, c.shard, c.key) for c in candidates]
         chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
-        found = await _bounded_gather(
-            [partial(self._existing_codes, chunk) for chunk in chunks], self._refill_concurrency
-        )
-        return set().union(*found)
+        found = await _bounded_gather([partial(self._existing, chunk) for chunk in chunks], self._refill_concurrency)
+        issued: set[str] = set()
+        available: set[str] = set()
+        for items in found:
+            for item in items:
+                partition, sort = item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]
+                if partition.startswith("CODE#"):
+                    issued.add(partition.removeprefix("CODE#"))
+                else:
+                    available.add(sort)
+        return issued, available
 
-    async def _existing_codes(self, keys: Sequence[str]) -> set[str]:
-        request: Item = {self._table: {"Keys": [code_key(key) for key in keys], "ProjectionExpression": "pk"}}
-        existing: set[str] = set()
+    async def _existing(self, keys: Sequence[Item]) -> list[Item]:
+        request: Item = {self._table: {"Keys": list(keys), "ProjectionExpression": "pk, sk"}}
+        existing: list[Item] = []
         for attempt in range(MAX_BATCH_ATTEMPTS):
             with store_errors("BatchGetItem"):
                 response = await self._client.batch_get_item(RequestItems=request)
-            existing.update(
-                item[PARTITION_KEY]["S"].removeprefix("CODE#") for item in response["Responses"][self._table]
-            )
+            existing.extend(response["Responses"][self._table])
             request = dict(response.get("UnprocessedKeys") or {})
             if not request:
                 return existing

@@ -12,13 +12,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from codepool.errors import UniqueCodesError
 
@@ -82,6 +83,7 @@ class DynamoDBLocal:
     db_path: Path | None = None
     name: str = "dynamodb-local"
     process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -99,8 +101,10 @@ class DynamoDBLocal:
             "-port",
             str(self.port),
         ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-        _wait_until_serving(self.endpoint_url, self.process)
+        # A file, not a pipe: nobody reads a pipe while the engine runs, and a full pipe would block it.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the engine; closed by stop()
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)  # noqa: S603
+        _wait_until_serving(self.endpoint_url, self.process, self._log)
         return self
 
     def freeze(self) -> None:
@@ -119,6 +123,9 @@ class DynamoDBLocal:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def _signal(self, signum: int) -> None:
         if self.process is None:
@@ -166,7 +173,7 @@ class MotoServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
         self._thread.start()
-        _wait_until_serving(self.endpoint_url, None)
+        _wait_until_serving(self.endpoint_url)
         return self
 
     def stop(self) -> None:
@@ -178,12 +185,18 @@ class MotoServer:
         self._thread = None
 
 
-def _wait_until_serving(endpoint_url: str, process: subprocess.Popen[bytes] | None) -> None:
+def _wait_until_serving(
+    endpoint_url: str, process: subprocess.Popen[bytes] | None = None, log: IO[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise EngineMissingError(f"DynamoDB Local exited with {process.returncode}: {stderr.strip()[-2000:]}")
+            output = b""
+            if log is not None:
+                log.seek(0)
+                output = log.read()
+            message = output.decode(errors="replace").strip()[-2000:]
+            raise EngineMissingError(f"DynamoDB Local exited with {process.returncode}: {message}")
         try:
             urllib.request.urlopen(endpoint_url, timeout=1).close()  # noqa: S310
             return

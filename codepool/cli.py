@@ -1,0 +1,245 @@
+"""`unique-codes`: create the table, refill, issue, look up, count, and serve the API locally."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack, suppress
+from typing import Any
+
+from codepool import services
+from codepool.candidates import CandidatePrefetcher
+from codepool.config import PoolConfig, Settings, load_pools
+from codepool.dynamodb import DynamoDBRepository, create_table, open_client
+from codepool.errors import UniqueCodesError
+from codepool.model import IssueRequest, RefillSummary
+
+Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url",
+        help="DynamoDB endpoint (DynamoDB Local, moto, AWS); default: $AWS_ENDPOINT_URL_DYNAMODB or AWS",
+    )
+    parser.add_argument("--table", help="table name (default: $TABLE_NAME or UniqueCodes)")
+
+
+def _pool_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pools-file", help="TOML pool definitions (default: $POOLS_FILE; built-in 'default' pool)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        endpoint_url=getattr(args, "endpoint_url", None),
+        table_name=getattr(args, "table", None),
+        pools_file=getattr(args, "pools_file", None),
+    )
+
+
+async def _repository(settings: Settings, stack: AsyncExitStack) -> DynamoDBRepository:
+    return DynamoDBRepository(await open_client(settings, stack), settings.table_name)
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2))
+
+
+async def create_table_command(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    async with AsyncExitStack() as stack:
+        created = await create_table(await open_client(settings, stack), settings.table_name)
+    print(f"table {settings.table_name} {'created' if created else 'already exists'}")
+    return 0
+
+
+async def refill_command(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    settings = _settings(args)
+    pools = load_pools(settings.pools_file)
+    chosen = [services.resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
+    summaries: list[RefillSummary] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    async with AsyncExitStack() as stack:
+        repository = await _repository(settings, stack)
+        with Progress(*columns, disable=args.quiet or not sys.stderr.isatty(), console=None) as progress:
+            for pool in chosen:
+                task = progress.add_task(f"refill {pool.name}", total=None)
+
+                def report(written: int, need: int, task: Any = task) -> None:
+                    progress.update(task, completed=written, total=need)
+
+                summaries.append(await services.refill_pool(repository, pool, args.target, on_progress=report))
+    _print_json({"refilled": [summary.to_json() for summary in summaries]})
+    return 0
+
+
+async def issue_command(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pools = load_pools(settings.pools_file)
+    request = IssueRequest(
+        pool=args.pool,
+        count=args.count,
+        used_by=args.used_by,
+        reference=args.reference,
+        description=args.description,
+    )
+    async with AsyncExitStack() as stack:
+        repository = await _repository(settings, stack)
+        result = await services.issue_codes(
+            repository, CandidatePrefetcher(repository), pools, request, idempotency_key=args.idempotency_key
+        )
+    codes = [code.to_json() for code in result.codes]
+    _print_json(codes[0] if args.count == 1 else {"codes": codes})
+    return 0
+
+
+async def lookup_command(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    async with AsyncExitStack() as stack:
+        found = await services.lookup_code(await _repository(settings, stack), args.code)
+    _print_json(found.to_json())
+    return 0
+
+
+async def stats_command(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pools = load_pools(settings.pools_file)
+    chosen: list[PoolConfig] = [services.resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
+    async with AsyncExitStack() as stack:
+        repository = await _repository(settings, stack)
+        stats = [await services.pool_stats(repository, pool) for pool in chosen]
+    _print_json({"pools": [s.to_json() for s in stats]})
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    from codepool.local.engines import DynamoDBLocal, EngineMissingError, MotoServer, dynamodb_local_dir
+    from codepool.local.server import LocalApi
+
+    settings = _settings(args)
+    load_pools(settings.pools_file)  # fail before starting anything if the pools file is wrong
+    engine: DynamoDBLocal | MotoServer | None = None
+    endpoint = settings.endpoint_url
+    if endpoint is None:
+        choice = args.engine
+        if choice == "auto":
+            try:
+                dynamodb_local_dir()
+                choice = "dynamodb-local" if _has_java() else "moto"
+            except EngineMissingError:
+                choice = "moto"
+        engine = DynamoDBLocal().start() if choice == "dynamodb-local" else MotoServer().start()
+        endpoint = engine.endpoint_url
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    os.environ["TABLE_NAME"] = settings.table_name
+    if settings.pools_file:
+        os.environ["POOLS_FILE"] = settings.pools_file
+    try:
+        asyncio.run(_ensure_table(Settings.from_env()))
+        api = LocalApi(args.host, args.port, args.containers, args.refill_interval)
+        print(f"filling pools on {engine.name if engine else endpoint} ...", file=sys.stderr, flush=True)
+        filled = api.refill()["refilled"]
+        for summary in filled:
+            print(f"  {summary['pool']}: {summary['availableBefore'] + summary['written']} available", file=sys.stderr)
+        # shutdown() waits for serve_forever() to return, so it must not run on the thread serving.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=api.shutdown).start())
+        print(f"unique-codes serving {api.url} (table {settings.table_name})", file=sys.stderr, flush=True)
+        with suppress(KeyboardInterrupt):
+            api.serve_forever()
+    finally:
+        if engine is not None:
+            engine.stop()
+    return 0
+
+
+def _has_java() -> bool:
+    import shutil
+
+    return shutil.which("java") is not None
+
+
+async def _ensure_table(settings: Settings) -> None:
+    async with AsyncExitStack() as stack:
+        await create_table(await open_client(settings, stack), settings.table_name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unique-codes", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve_parser = commands.add_parser("serve", help="run the HTTP API locally with an embedded DynamoDB")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8080)
+    serve_parser.add_argument(
+        "--engine",
+        choices=("auto", "moto", "dynamodb-local"),
+        default="auto",
+        help="embedded engine when no --endpoint-url: auto = DynamoDB Local if Java and the jar are "
+        "installed (make engines), else moto",
+    )
+    serve_parser.add_argument("--containers", type=int, default=4, help="concurrent issuer containers")
+    serve_parser.add_argument("--refill-interval", type=float, default=60.0, help="seconds between refills")
+    _engine_options(serve_parser)
+    _pool_options(serve_parser)
+
+    table_parser = commands.add_parser("create-table", help="create the table (idempotent)")
+    _engine_options(table_parser)
+
+    refill_parser = commands.add_parser("refill", help="top pools up to their target")
+    refill_parser.add_argument("--pool", help="only this pool (default: all)")
+    refill_parser.add_argument("--target", type=int, help="available codes to reach (default: the pool's target)")
+    refill_parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _engine_options(refill_parser)
+    _pool_options(refill_parser)
+
+    issue_parser = commands.add_parser("issue", help="claim codes")
+    issue_parser.add_argument("--pool", default="default")
+    issue_parser.add_argument("--count", type=int, default=1)
+    issue_parser.add_argument("--used-by")
+    issue_parser.add_argument("--reference")
+    issue_parser.add_argument("--description")
+    issue_parser.add_argument("--idempotency-key")
+    _engine_options(issue_parser)
+    _pool_options(issue_parser)
+
+    lookup_parser = commands.add_parser("lookup", help="show an issued code's record")
+    lookup_parser.add_argument("code", help="the code, in any case, with or without separators")
+    _engine_options(lookup_parser)
+
+    stats_parser = commands.add_parser("stats", help="available codes per pool")
+    stats_parser.add_argument("--pool", help="only this pool (default: all)")
+    _engine_options(stats_parser)
+    _pool_options(stats_parser)
+    return parser
+
+
+COMMANDS: dict[str, Command] = {
+    "create-table": create_table_command,
+    "refill": refill_command,
+    "issue": issue_command,
+    "lookup": lookup_command,
+    "stats": stats_command,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except UniqueCodesError as exc:
+        print(f"unique-codes {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""An in-memory `CodeRepository` that keeps DynamoDB's promises: each claim is all-or-nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from codepool.model import Candidate, IssuedCode
+from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
+
+
+@dataclass
+class InMemoryRepository:
+    slots: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    issued: dict[str, IssuedCode] = field(default_factory=dict)
+    idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    requests: int = 0
+
+    async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
+        self.requests += 1
+        keys = sorted(self.slots.get((pool, shard), {}))
+        ordered = [k for k in keys if k >= start] + [k for k in keys if k < start]
+        return [Candidate(key=k, code=self.slots[(pool, shard)][k], shard=shard) for k in ordered[:limit]]
+
+    async def claim(
+        self,
+        pool: str,
+        candidates: Sequence[Candidate],
+        records: Sequence[IssuedCode],
+        idempotency: IdempotencyRecord | None,
+        now: int,
+    ) -> ClaimOutcome:
+        self.requests += 1
+        if idempotency is not None:
+            previous = self.idempotency.get(idempotency.key)
+            if previous is not None and previous.expires_at >= now:
+                return ClaimOutcome(replayed=previous)
+        outcome = ClaimOutcome()
+        for candidate in candidates:
+            slot_exists = candidate.key in self.slots.get((pool, candidate.shard), {})
+            if not slot_exists:
+                outcome.lost.append(candidate)
+            elif candidate.key in self.issued:
+                outcome.stale.append(candidate)
+        if outcome.lost or outcome.stale:
+            return outcome
+        for candidate, record in zip(candidates, records, strict=True):
+            del self.slots[(pool, candidate.shard)][candidate.key]
+            self.issued[candidate.key] = record
+        if idempotency is not None:
+            self.idempotency[idempotency.key] = idempotency
+        return ClaimOutcome(issued=list(records))
+
+    async def remove_slot(self, pool: str, candidate: Candidate) -> None:
+        self.requests += 1
+        self.slots.get((pool, candidate.shard), {}).pop(candidate.key, None)
+
+    async def existing_among(
+        self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
+    ) -> tuple[set[str], set[str]]:
+        self.requests += 1
+        issued = {c.key for c in candidates if c.key in self.issued}
+        available = self.available_keys(pool) if check_available else set()
+        return issued, {c.key for c in candidates if c.key in available}
+
+    async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
+        self.requests += 1
+        for candidate in candidates:
+            self.slots.setdefault((pool, candidate.shard), {})[candidate.key] = candidate.code
+        return WriteReport(written=len(candidates), requests=(len(candidates) + 24) // 25)
+
+    async def count_available(self, pool: str, shard: int) -> int:
+        self.requests += 1
+        return len(self.slots.get((pool, shard), {}))
+
+    async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
+        self.requests += 1
+        return next((self.issued[key] for key in keys if key in self.issued), None)
+
+    async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None:
+        self.requests += 1
+        record = self.idempotency.get(key)
+        return record if record is not None and record.expires_at >= now else None
+
+    def available_keys(self, pool: str) -> set[str]:
+        return {key for (name, _), slots in self.slots.items() if name == pool for key in slots}

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from codepool.errors import ConfigError
+from codepool.formats import ALPHABET_PRESETS, CodeFormat, compact, lookup_keys, luhn_check_character
+
+
+def test_default_style_code_uses_only_unambiguous_characters() -> None:
+    fmt = CodeFormat(alphabet="unambiguous", length=8)
+    codes = {fmt.generate() for _ in range(2000)}
+    assert len(codes) == 2000
+    for code in codes:
+        assert re.fullmatch(r"[2-9A-HJ-NP-Z]{8}", code)
+        assert fmt.matches(code)
+
+
+def test_every_alphabet_character_appears_so_generation_is_not_biased_to_a_subset() -> None:
+    fmt = CodeFormat(alphabet="hex", length=4)
+    seen = set("".join(fmt.generate() for _ in range(500)))
+    assert seen == set(ALPHABET_PRESETS["hex"])
+
+
+def test_prefix_pattern_and_postfix_lay_out_the_code() -> None:
+    fmt = CodeFormat(alphabet="numeric", length=8, prefix="PROMO-", pattern="####-####", postfix="-X")
+    code = fmt.generate()
+    assert re.fullmatch(r"PROMO-\d{4}-\d{4}-X", code)
+    assert fmt.matches(code)
+    assert not fmt.matches(code.replace("PROMO", "PROMX"))
+    assert fmt.canonical(code) == compact(code).upper()
+
+
+def test_luhn_check_character_catches_single_typos() -> None:
+    fmt = CodeFormat(alphabet="unambiguous", length=6, check="luhn", pattern="###-####")
+    code = fmt.generate()
+    assert fmt.matches(code)
+    body = code.replace("-", "")
+    for index in range(len(body)):
+        for replacement in fmt.alphabet:
+            if replacement != body[index]:
+                typo = body[:index] + replacement + body[index + 1 :]
+                assert not fmt.matches(f"{typo[:3]}-{typo[3:]}"), typo
+
+
+def test_known_luhn_value_for_digits() -> None:
+    # The classic Luhn example: 7992739871 has check digit 3.
+    assert luhn_check_character("7992739871", "0123456789") == "3"
+
+
+def test_blocklisted_words_are_never_generated() -> None:
+    fmt = CodeFormat(alphabet="AB", length=6, blocklist=("aaa",))
+    codes = {fmt.generate() for _ in range(300)}
+    assert codes
+    assert all("AAA" not in code for code in codes)
+    assert not fmt.matches("AAABBB")
+
+
+def test_case_sensitive_alphabet_keeps_case_in_the_key() -> None:
+    fmt = CodeFormat(alphabet="base62", length=10)
+    assert fmt.case_sensitive
+    assert fmt.canonical("aB-cD") == "aBcD"
+    assert not CodeFormat(alphabet="unambiguous", length=8).case_sensitive
+
+
+def test_lookup_keys_accept_what_people_type() -> None:
+    assert lookup_keys(" ab3d-ef9h ") == ["ab3def9h", "AB3DEF9H"]
+    assert lookup_keys("AB3D EF9H") == ["AB3DEF9H"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alphabet": "A", "length": 8}, "at least 2"),
+        ({"alphabet": "AAB", "length": 8}, "repeats"),
+        ({"alphabet": "AB-", "length": 8}, "separators"),
+        ({"alphabet": "numeric", "length": 0}, "length"),
+        ({"alphabet": "numeric", "length": 65}, "length"),
+        ({"alphabet": "numeric", "length": 4, "pattern": "###-##"}, "pattern"),
+        ({"alphabet": "numeric", "length": 4, "pattern": "##x##"}, "pattern"),
+        ({"alphabet": "numeric", "length": 4, "check": "crc"}, "check"),
+        ({"alphabet": "numeric", "length": 4, "prefix": "bad/prefix"}, "prefix"),
+    ],
+)
+def test_invalid_formats_are_rejected_with_the_reason(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        CodeFormat(**kwargs)  # type: ignore[arg-type]
