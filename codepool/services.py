@@ -45,6 +45,8 @@ MAX_BARREN_ROUNDS = 20
 class IssueResult:
     codes: list[IssuedCode]
     replayed: bool = False
+    lost_races: int = 0
+    """Claim attempts that lost to another claimer (or met a stale slot) before this one succeeded."""
 
 
 def resolve_pool(pools: Mapping[str, PoolConfig], name: str) -> PoolConfig:
@@ -104,7 +106,7 @@ async def _claim(
     clock: Callable[[], float],
 ) -> IssueResult:
     metadata = request.metadata()
-    for _ in range(MAX_CLAIM_ATTEMPTS):
+    for attempt in range(MAX_CLAIM_ATTEMPTS):
         candidates = await prefetcher.take(pool, request.count)
         now = clock()
         issued_at = utc_timestamp(now)
@@ -122,7 +124,7 @@ async def _claim(
             )
         outcome = await repository.claim(pool.name, candidates, records, idempotency, int(now))
         if outcome.issued is not None:
-            return IssueResult(codes=outcome.issued)
+            return IssueResult(codes=outcome.issued, lost_races=attempt)
         if outcome.replayed is not None:
             prefetcher.give_back(pool.name, candidates)
             return _replay(outcome.replayed, request)

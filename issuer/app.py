@@ -85,6 +85,7 @@ def issue() -> Response[str]:
     if not result.replayed:
         metrics.add_dimension(name="pool", value=request.pool)
         metrics.add_metric(name="CodesIssued", unit=MetricUnit.Count, value=len(result.codes))
+        metrics.add_metric(name="ClaimRetries", unit=MetricUnit.Count, value=result.lost_races)
     codes = [code.to_json() for code in result.codes]
     body = codes[0] if request.count == 1 else {"codes": codes}
     return json_response(201, body, headers)

@@ -56,8 +56,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_dimension(name="pool", value=summary.pool)
         metrics.add_metric(name="RefillWritten", unit=MetricUnit.Count, value=summary.written)
         metrics.add_metric(name="RefillSkippedIssued", unit=MetricUnit.Count, value=summary.skipped_issued)
+        # The depth found at the start of the run is what claims left since the last run: the alarm on its
+        # minimum fires when a pool drains below its low watermark between refills.
+        metrics.add_metric(name="PoolAvailable", unit=MetricUnit.Count, value=summary.available_before)
         metrics.add_metric(
-            name="PoolAvailable", unit=MetricUnit.Count, value=summary.available_before + summary.written
+            name="PoolAvailableAfterRefill", unit=MetricUnit.Count, value=summary.available_before + summary.written
         )
         metrics.flush_metrics()
     return {"refilled": [summary.to_json() for summary in summaries]}

@@ -23,7 +23,7 @@ def client_config(settings: Settings) -> AioConfig:
         read_timeout=settings.read_timeout,
         # "standard" retries throttling, 5xx and transient connection errors with exponential backoff and
         # full jitter, and stops after max_attempts, so a brown-out becomes a bounded wait, not a hang.
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         tcp_keepalive=True,
         max_pool_connections=64,
     )

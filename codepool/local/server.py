@@ -91,6 +91,12 @@ def local_context(function_name: str) -> LambdaContext:
     return context
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default listen backlog of 5 resets connections as soon as a few dozen clients connect at once.
+    request_queue_size = 256
+
+
 class LocalApi:
     def __init__(self, host: str, port: int, containers: int, refill_interval: float) -> None:
         from issuer.app import lambda_handler as issuer_handler
@@ -102,8 +108,7 @@ class LocalApi:
         self._refill_interval = refill_interval
         self._stopping = threading.Event()
         self._refill_lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), self._request_handler())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._request_handler())
 
     @property
     def url(self) -> str:

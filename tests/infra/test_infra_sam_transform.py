@@ -1,0 +1,92 @@
+"""The SAM template becomes plain CloudFormation offline (samtranslator, the library CloudFormation's
+`AWS::Serverless` transform runs), with the schedule, the HTTP API's routes and its authorizer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+from issuer.openapi import openapi_document
+
+
+class NoManagedPolicies(ManagedPolicyLoader):
+    """The template attaches no managed policy, so the loader must never be asked (it would call IAM)."""
+
+    def __init__(self) -> None:
+        super().__init__(iam_client=None)
+
+    def load(self) -> dict[str, str]:
+        raise AssertionError("the template should not need AWS managed policies")
+
+
+@pytest.fixture
+def cloudformation(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    # The translator derives AWS::Region and AWS::Partition from a boto3 session; nothing is sent anywhere.
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    # `sam package` replaces the local CodeUri with the uploaded artifact's S3 location.
+    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts-bucket/unique-codes.zip"
+    translated: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    return translated
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_no_sam_resource_is_left(cloudformation: dict[str, Any]) -> None:
+    assert "Transform" not in cloudformation
+    kinds = {resource["Type"] for resource in cloudformation["Resources"].values()}
+    assert not [kind for kind in kinds if kind.startswith("AWS::Serverless::")]
+
+
+def test_both_functions_use_the_same_code(cloudformation: dict[str, Any]) -> None:
+    functions = _of_type(cloudformation, "AWS::Lambda::Function")
+    assert set(functions) == {"IssuerFunction", "RefillerFunction"}
+    codes = [f["Properties"]["Code"] for f in functions.values()]
+    assert codes[0] == codes[1] == {"S3Bucket": "artifacts-bucket", "S3Key": "unique-codes.zip"}
+
+
+def test_schedule_rule_invokes_the_refiller(cloudformation: dict[str, Any]) -> None:
+    (rule,) = _of_type(cloudformation, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == {"Ref": "RefillSchedule"}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["RefillerFunction", "Arn"]}
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["RefillerFailureQueue", "Arn"]}
+    permissions = _of_type(cloudformation, "AWS::Lambda::Permission").values()
+    assert any(p["Properties"]["Principal"] == "events.amazonaws.com" for p in permissions)
+
+
+def test_refiller_failures_go_to_the_queue(cloudformation: dict[str, Any]) -> None:
+    (config,) = _of_type(cloudformation, "AWS::Lambda::EventInvokeConfig").values()
+    on_failure = config["Properties"]["DestinationConfig"]["OnFailure"]
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["RefillerFailureQueue", "Arn"]}
+
+
+def test_api_routes_are_the_routes_the_issuer_serves(cloudformation: dict[str, Any]) -> None:
+    routes = {r["Properties"]["RouteKey"] for r in _of_type(cloudformation, "AWS::ApiGatewayV2::Route").values()}
+    served = {f"{method.upper()} {path}" for path, item in openapi_document()["paths"].items() for method in item}
+    assert routes == served
+
+
+def test_every_route_requires_the_chosen_authorizer(cloudformation: dict[str, Any]) -> None:
+    (name, authorizer) = next(iter(_of_type(cloudformation, "AWS::ApiGatewayV2::Authorizer").items()))
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert authorizer["Condition"] == "UseJwtAuth"
+    for route in _of_type(cloudformation, "AWS::ApiGatewayV2::Route").values():
+        properties = route["Properties"]
+        assert properties["AuthorizationType"] == {"Fn::If": ["UseJwtAuth", "JWT", "AWS_IAM"]}
+        assert properties["AuthorizerId"]["Fn::If"][1] == {"Ref": name}
+
+
+def test_api_invokes_the_snapstart_alias(cloudformation: dict[str, Any]) -> None:
+    (alias_name, alias) = next(iter(_of_type(cloudformation, "AWS::Lambda::Alias").items()))
+    assert alias["Properties"]["FunctionName"] == {"Ref": "IssuerFunction"}
+    (version,) = _of_type(cloudformation, "AWS::Lambda::Version").values()
+    assert version["Properties"]["FunctionName"] == {"Ref": "IssuerFunction"}
+    issuer = cloudformation["Resources"]["IssuerFunction"]["Properties"]
+    assert issuer["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (integration,) = _of_type(cloudformation, "AWS::ApiGatewayV2::Integration").values()
+    assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_name}

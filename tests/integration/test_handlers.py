@@ -1,0 +1,223 @@
+"""Both Lambda handlers, driven by the JSON events in tests/events/, on both engines."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import issuer.app
+import refiller.app
+from codepool.config import Settings
+from tests.conftest import EVENTS
+
+Event = dict[str, Any]
+
+
+def load_event(name: str) -> Event:
+    event: Event = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def rest(method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None) -> Event:
+    event = load_event("apigateway-aws-proxy.json")
+    event.update(httpMethod=method, path=path, resource=path, body=body)
+    event["headers"] = {**event["headers"], **(headers or {})}
+    return event
+
+
+def call(event: Event) -> tuple[int, dict[str, str], Any]:
+    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
+    headers = dict(response.get("headers") or {})
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        headers[name] = values[0]
+    body = json.loads(response["body"]) if response.get("body") else None
+    return response["statusCode"], headers, body
+
+
+@pytest.fixture
+def lambda_env(table: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    pools = tmp_path / "pools.toml"
+    pools.write_text(
+        '[pools.default]\nalphabet = "unambiguous"\nlength = 8\ntarget = 60\n\n'
+        '[pools.tickets]\nalphabet = "numeric"\nlength = 6\nprefix = "T-"\ntarget = 20\nshards = 2\n'
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", str(table.endpoint_url))
+    monkeypatch.setenv("TABLE_NAME", table.table_name)
+    monkeypatch.setenv("POOLS_FILE", str(pools))
+    issuer.app.container.reset()
+    refiller.app.container.reset()
+    yield table
+    issuer.app.container.reset()
+    refiller.app.container.reset()
+
+
+@pytest.fixture
+def filled(lambda_env: Settings) -> Settings:
+    result = refiller.app.lambda_handler(load_event("refill-manual.json"), None)  # type: ignore[arg-type]
+    assert result["refilled"][0]["written"] == 50
+    return lambda_env
+
+
+def issued_count() -> int:
+    runtime = issuer.app.container.get()
+
+    async def count() -> int:
+        repository = await runtime.repository()
+        client = repository._client
+        page = await client.scan(
+            TableName=runtime.settings.table_name,
+            Select="COUNT",
+            FilterExpression="begins_with(pk, :code)",
+            ExpressionAttributeValues={":code": {"S": "CODE#"}},
+        )
+        return page["Count"]
+
+    return runtime.run(count())
+
+
+def test_console_rest_v1_test_event_returns_a_code(filled: Settings) -> None:
+    status, headers, body = call(load_event("apigateway-aws-proxy.json"))
+    assert status == 201
+    assert headers["Content-Type"] == "application/json"
+    assert len(body["code"]) == 8
+    assert body["pool"] == "default"
+    assert body["requestId"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_http_api_v2_event_issues_with_metadata_and_lookup_finds_it(filled: Settings) -> None:
+    status, _, body = call(load_event("http-api-v2-post-codes.json"))
+    assert status == 201
+    assert (body["usedBy"], body["reference"]) == ("alice@example.com", "order-42")
+    typed = f"{body['code'][:4].lower()}-{body['code'][4:].lower()}"
+    status, _, found = call(rest("GET", f"/codes/{typed}"))
+    assert status == 200
+    assert found == body
+
+
+def test_base64_body_is_decoded(filled: Settings) -> None:
+    event = rest("POST", "/codes", base64.b64encode(b'{"count": 2}').decode())
+    event["isBase64Encoded"] = True
+    status, _, body = call(event)
+    assert status == 201
+    assert len(body["codes"]) == 2
+
+
+def test_pools_file_pool_with_prefix(lambda_env: Settings) -> None:
+    refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
+    status, _, body = call(rest("POST", "/codes", '{"pool": "tickets"}'))
+    assert status == 201
+    assert body["code"].startswith("T-")
+    assert len(body["code"]) == 8
+    status, _, pools = call(rest("GET", "/pools"))
+    assert status == 200
+    assert {pool["name"] for pool in pools["pools"]} == {"default", "tickets"}
+    status, _, pool = call(rest("GET", "/pools/tickets"))
+    assert status == 200
+    assert pool["available"] == 19
+
+
+def test_idempotency_key_replays_and_rejects_another_body(filled: Settings) -> None:
+    key = {"Idempotency-Key": "order-42-attempt"}
+    first = call(rest("POST", "/codes", '{"count": 2, "usedBy": "bob"}', key))
+    again = call(rest("POST", "/codes", '{"count": 2, "usedBy": "bob"}', {"idempotency-key": "order-42-attempt"}))
+    assert first[0] == again[0] == 201
+    assert first[2] == again[2]
+    assert again[1]["Idempotent-Replayed"] == "true"
+    status, _, body = call(rest("POST", "/codes", '{"count": 1}', key))
+    assert status == 422
+    assert body["error"]["code"] == "idempotency_key_reused"
+    assert issued_count() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("{", 400, "invalid_request"),
+        ("[1, 2]", 400, "invalid_request"),
+        ('"text"', 400, "invalid_request"),
+        ('{"count": 0}', 400, "invalid_request"),
+        ('{"count": -3}', 400, "invalid_request"),
+        ('{"count": 26}', 400, "invalid_request"),
+        ('{"count": "2"}', 400, "invalid_request"),
+        ('{"count": 1.5}', 400, "invalid_request"),
+        ('{"count": true}', 400, "invalid_request"),
+        ('{"pool": 7}', 400, "invalid_request"),
+        ('{"usedBy": ["a"]}', 400, "invalid_request"),
+        ('{"colour": "red"}', 400, "invalid_request"),
+        ('{"usedBy": "' + "x" * 257 + '"}', 400, "invalid_request"),
+        ('{"reference": "' + "x" * 257 + '"}', 400, "invalid_request"),
+        ('{"description": "' + "x" * 1025 + '"}', 400, "invalid_request"),
+        ('{"pool": "nope"}', 404, "pool_not_found"),
+        ('{"description": "' + "x" * 17000 + '"}', 413, "payload_too_large"),
+    ],
+)
+def test_bad_input_gets_a_json_error_and_writes_nothing(filled: Settings, body: str, status: int, code: str) -> None:
+    got_status, headers, got = call(rest("POST", "/codes", body))
+    assert (got_status, got["error"]["code"]) == (status, code)
+    assert got["error"]["message"]
+    assert headers["Content-Type"] == "application/json"
+    assert issued_count() == 0
+
+
+def test_invalid_utf8_and_oversized_idempotency_key_are_400(filled: Settings) -> None:
+    event = rest("POST", "/codes", base64.b64encode(b"\xff\xfe").decode())
+    event["isBase64Encoded"] = True
+    assert call(event)[0] == 400
+    assert call(rest("POST", "/codes", "{}", {"Idempotency-Key": "k" * 256}))[0] == 400
+    assert issued_count() == 0
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("DELETE", "/codes"), ("GET", "/pools/nope")])
+def test_unknown_routes_and_pools_are_404(lambda_env: Settings, method: str, path: str) -> None:
+    status, _, body = call(rest(method, path))
+    assert status == 404
+    assert body["error"]["code"] in {"route_not_found", "pool_not_found"}
+
+
+def test_unknown_code_is_404(lambda_env: Settings) -> None:
+    status, _, body = call(rest("GET", "/codes/NOSUCH22"))
+    assert status == 404
+    assert body["error"]["code"] == "code_not_found"
+
+
+def test_empty_pool_is_503_with_retry_after(lambda_env: Settings) -> None:
+    status, headers, body = call(load_event("apigateway-aws-proxy.json"))
+    assert status == 503
+    assert int(headers["Retry-After"]) > 0
+    assert body["error"]["code"] == "pool_empty"
+
+
+def test_openapi_document_describes_every_route(lambda_env: Settings) -> None:
+    status, _, document = call(rest("GET", "/openapi.json"))
+    assert status == 200
+    assert set(document["paths"]) == {"/", "/codes", "/codes/{code}", "/pools", "/pools/{pool}", "/openapi.json"}
+    schema = document["paths"]["/codes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["count"]["maximum"] == 25
+
+
+def test_refiller_rejects_malformed_manual_events(lambda_env: Settings) -> None:
+    from codepool.errors import InvalidRequestError, PoolNotFoundError
+
+    for event, error in [
+        ({"pool": "default", "target": "many"}, InvalidRequestError),
+        ({"pool": "default", "extra": 1}, InvalidRequestError),
+        ({"target": 5}, InvalidRequestError),
+        ({"pool": "nope"}, PoolNotFoundError),
+    ]:
+        with pytest.raises(error):
+            refiller.app.lambda_handler(copy.deepcopy(event), None)  # type: ignore[arg-type]
+
+
+def test_scheduled_refill_summarises_every_pool(lambda_env: Settings) -> None:
+    result = refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
+    summary = {entry["pool"]: entry for entry in result["refilled"]}
+    assert summary["tickets"]["written"] == 20
+    assert summary["default"]["written"] == 60
+    again = refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
+    assert [entry["written"] for entry in again["refilled"]] == [0, 0]

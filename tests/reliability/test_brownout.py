@@ -1,0 +1,116 @@
+"""DynamoDB freezes mid-claim (SIGSTOP): bounded 503s, then no duplicate and no orphaned code once it thaws."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import issuer.app
+import refiller.app
+from codepool.config import Settings
+from codepool.local.engines import DynamoDBLocal, EngineMissingError
+from tests.conftest import EVENTS, drop_table, make_table
+
+FREEZE_SECONDS = 8.0
+BOUND_SECONDS = 3.5
+"""2 attempts of 0.5 s connect + 0.5 s read, plus the SDK's jittered backoff between them."""
+TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT": "0.5", "DYNAMODB_READ_TIMEOUT": "0.5", "DYNAMODB_MAX_ATTEMPTS": "2"}
+
+
+@pytest.fixture
+def frozen_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoDBLocal, Settings]]:
+    """A DynamoDB Local of its own, since freezing it would stall every other test."""
+    try:
+        engine = DynamoDBLocal().start()
+    except EngineMissingError as exc:
+        pytest.fail(f"this test needs AWS DynamoDB Local: {exc}", pytrace=False)
+    settings = make_table(engine.endpoint_url)
+    for name, value in {
+        **TIMEOUTS,
+        "AWS_ENDPOINT_URL_DYNAMODB": engine.endpoint_url,
+        "TABLE_NAME": settings.table_name,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("POOLS_FILE", raising=False)
+    issuer.app.container.reset()
+    refiller.app.container.reset()
+    yield engine, settings
+    issuer.app.container.reset()
+    refiller.app.container.reset()
+    engine.thaw()
+    drop_table(settings)
+    engine.stop()
+
+
+def post(body: str, key: str) -> tuple[int, dict[str, Any], Any]:
+    event = json.loads((EVENTS / "apigateway-aws-proxy.json").read_text())
+    event.update(path="/codes", body=body)
+    event["headers"]["Idempotency-Key"] = key
+    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
+    headers = {name: values[0] for name, values in response["multiValueHeaders"].items()}
+    return response["statusCode"], headers, json.loads(response["body"])
+
+
+def test_brownout_gives_bounded_503s_and_retries_with_the_same_key_lose_nothing(
+    frozen_engine: tuple[DynamoDBLocal, Settings],
+) -> None:
+    engine, _ = frozen_engine
+    refiller.app.lambda_handler({"pool": "default", "target": 200}, None)  # type: ignore[arg-type]
+    returned: dict[str, str] = {}
+    for number in range(5):
+        status, _, body = post('{"usedBy": "before"}', f"before-{number}")
+        assert status == 201
+        returned[f"before-{number}"] = body["code"]
+
+    engine.freeze()
+    thaw = threading.Timer(FREEZE_SECONDS, engine.thaw)
+    thaw.start()
+    failed_keys = []
+    try:
+        for number in range(2):
+            started = time.monotonic()
+            status, headers, body = post('{"usedBy": "during"}', f"during-{number}")
+            elapsed = time.monotonic() - started
+            if status == 201:
+                returned[f"during-{number}"] = body["code"]
+                continue
+            assert status == 503, body
+            assert body["error"]["code"] == "store_unavailable"
+            assert int(headers["Retry-After"]) >= 1
+            assert elapsed < BOUND_SECONDS, f"a frozen engine held a request {elapsed:.1f} s; timeouts must bound it"
+            failed_keys.append(f"during-{number}")
+    finally:
+        thaw.join()
+    assert failed_keys, "the freeze caused no failure; the test proved nothing"
+
+    # The client retries what failed, with the same keys: each gets one code, the one that may have landed
+    # while the client had given up, never a second one.
+    for key in failed_keys:
+        status, _, body = post('{"usedBy": "during"}', key)
+        assert status == 201, body
+        returned[key] = body["code"]
+    for number in range(5):
+        status, _, body = post('{"usedBy": "after"}', f"after-{number}")
+        assert status == 201
+        returned[f"after-{number}"] = body["code"]
+
+    codes = list(returned.values())
+    assert len(set(codes)) == len(codes)
+    runtime = issuer.app.container.get()
+
+    async def recorded_codes() -> set[str]:
+        client = (await runtime.repository())._client
+        page = await client.scan(
+            TableName=runtime.settings.table_name,
+            FilterExpression="begins_with(pk, :c)",
+            ExpressionAttributeValues={":c": {"S": "CODE#"}},
+        )
+        return {item["code"]["S"] for item in page["Items"]}
+
+    # Every returned code is recorded, and every recorded code was returned to someone: none orphaned.
+    assert runtime.run(recorded_codes()) == set(codes)
