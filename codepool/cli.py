@@ -139,12 +139,15 @@ def serve(args: argparse.Namespace) -> int:
         engine = DynamoDBLocal().start() if choice == "dynamodb-local" else MotoServer().start()
         endpoint = engine.endpoint_url
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
+    # CloudWatch reads EMF metrics from Lambda's log stream; in a terminal they are one JSON line per request.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ["TABLE_NAME"] = settings.table_name
     if settings.pools_file:
         os.environ["POOLS_FILE"] = settings.pools_file
     try:
         asyncio.run(_ensure_table(Settings.from_env()))
         api = LocalApi(args.host, args.port, args.containers, args.refill_interval)
+        api.start_containers(args.containers)
         print(f"filling pools on {engine.name if engine else endpoint} ...", file=sys.stderr, flush=True)
         filled = api.refill()["refilled"]
         for summary in filled:
@@ -185,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="embedded engine when no --endpoint-url: auto = DynamoDB Local if Java and the jar are "
         "installed (make engines), else moto",
     )
-    serve_parser.add_argument("--containers", type=int, default=4, help="concurrent issuer containers")
+    serve_parser.add_argument(
+        "--containers", type=int, default=4, help="issuer containers (worker processes) serving requests concurrently"
+    )
     serve_parser.add_argument("--refill-interval", type=float, default=60.0, help="seconds between refills")
     _engine_options(serve_parser)
     _pool_options(serve_parser)

@@ -36,6 +36,10 @@ from codepool.repository import CodeRepository, IdempotencyRecord
 MAX_CLAIM_ATTEMPTS = 8
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 REFILL_ROUND_SIZE = 2_000
+MIN_REFILL_ROUND = 200
+REFILL_STEP = 100
+"""Candidates per check-then-write step: one BatchGetItem (100 keys) and up to four BatchWriteItem (25 items)."""
+REFILL_STEPS_IN_FLIGHT = 4
 AVAILABLE_CHECK_RATIO = 1000
 MAX_BARREN_ROUNDS = 20
 """Refill rounds in a row that find no unissued code before the keyspace is declared exhausted."""
@@ -168,26 +172,60 @@ async def refill_pool(
     # "written" honest, so the pool really reaches its target.
     check_available = goal * AVAILABLE_CHECK_RATIO > pool.format.keyspace
     while summary.written < need:
-        round_size = min(need - summary.written, REFILL_ROUND_SIZE)
+        remaining = need - summary.written
+        # Draw at least MIN_REFILL_ROUND: in a nearly full keyspace most candidates turn out issued, and a round
+        # of one or two would declare the keyspace exhausted long before it is.
+        round_size = min(max(remaining, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
         candidates = _fresh_candidates(pool, round_size, seen, summary)
-        issued, available = await repository.existing_among(pool.name, candidates, check_available=check_available)
-        fresh = [c for c in candidates if c.key not in issued and c.key not in available]
-        summary.skipped_issued += len(issued)
-        summary.skipped_available += len(available)
-        try:
-            report = await repository.add_available(pool.name, fresh)
-        except RefillError as exc:
-            raise RefillError(f"refill of pool {pool.name!r} failed", summary.written + exc.written) from exc
-        summary.written += report.written
-        summary.batch_requests += report.requests
-        summary.unprocessed_retries += report.unprocessed_retries
-        barren_rounds = 0 if fresh else barren_rounds + 1
+        written = await _check_and_write(repository, pool, candidates, remaining, check_available, summary)
+        barren_rounds = 0 if written else barren_rounds + 1
         if barren_rounds >= MAX_BARREN_ROUNDS:
             raise RefillError(f"pool {pool.name!r}: the keyspace looks exhausted", summary.written)
         if on_progress is not None:
             on_progress(summary.written, need)
     summary.took_ms = (time.perf_counter() - started) * 1000
     return summary
+
+
+async def _check_and_write(
+    repository: CodeRepository,
+    pool: PoolConfig,
+    candidates: list[Candidate],
+    budget: int,
+    check_available: bool,
+    summary: RefillSummary,
+) -> int:
+    """Write at most `budget` of `candidates` that are neither issued nor (if checked) already available.
+
+    Candidates go in steps of REFILL_STEP (one BatchGetItem, then up to four BatchWriteItem), several steps in
+    flight, so one step's check overlaps another's writes.
+    """
+    semaphore = asyncio.Semaphore(REFILL_STEPS_IN_FLIGHT)
+    left = budget
+
+    async def step(chunk: list[Candidate]) -> int:
+        nonlocal left
+        async with semaphore:
+            issued, available = await repository.existing_among(pool.name, chunk, check_available=check_available)
+            summary.skipped_issued += len(issued)
+            summary.skipped_available += len(available)
+            fresh = [c for c in chunk if c.key not in issued and c.key not in available][: max(left, 0)]
+            left -= len(fresh)  # taken before the await below, so concurrent steps never overshoot the budget
+            report = await repository.add_available(pool.name, fresh)
+            summary.written += report.written
+            summary.batch_requests += report.requests
+            summary.unprocessed_retries += report.unprocessed_retries
+            return report.written
+
+    chunks = [candidates[i : i + REFILL_STEP] for i in range(0, len(candidates), REFILL_STEP)]
+    results = await asyncio.gather(*(step(chunk) for chunk in chunks), return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        for failure in failures:
+            if isinstance(failure, RefillError):
+                summary.written += failure.written
+        raise RefillError(f"refill of pool {pool.name!r} failed: {failures[0]}", summary.written) from failures[0]
+    return sum(result for result in results if isinstance(result, int))
 
 
 def _fresh_candidates(pool: PoolConfig, size: int, seen: set[str], summary: RefillSummary) -> list[Candidate]:

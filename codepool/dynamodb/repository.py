@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -295,9 +295,13 @@ def _idempotency_from_item(key: str, item: Item) -> IdempotencyRecord:
     )
 
 
+_JITTER = secrets.SystemRandom()
+"""OS entropy, not `random`'s state, which SnapStart would clone into every restored container."""
+
+
 async def _backoff(attempt: int) -> None:
     # Full jitter: concurrent refills that were throttled together do not retry together.
-    await asyncio.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))  # noqa: S311
+    await asyncio.sleep(_JITTER.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
 
 
 async def _bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:

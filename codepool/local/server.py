@@ -1,8 +1,9 @@
 """`unique-codes serve`: the issuer Lambda behind a local HTTP server, the refiller on a schedule.
 
 Each HTTP request becomes the API Gateway REST (payload v1) event Lambda would receive and goes through
-`issuer.app.lambda_handler`; a fixed set of worker threads play the role of concurrent Lambda containers
-(each has its own event loop, client and candidate cache). A scheduler thread invokes
+`issuer.app.lambda_handler` in one of a fixed set of worker *processes*, which play concurrent Lambda
+containers: like containers, they share nothing (the handler module's resolvers, metrics and container are
+per-process state, and are not meant to be shared by threads). A scheduler thread invokes
 `refiller.app.lambda_handler` with an EventBridge "Scheduled Event", as the deployed schedule does.
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import multiprocessing
+import signal
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -25,6 +29,20 @@ logger = logging.getLogger("unique_codes.serve")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 """API Gateway's own payload limit; the issuer applies its much smaller limit on top."""
+INTEGRATION_TIMEOUT_SECONDS = 29.0
+"""API Gateway gives up on a Lambda integration after 29 s; so does the local server."""
+
+
+def _start_container() -> None:
+    # Ctrl-C reaches the whole process group; only the server decides when containers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import issuer.app  # noqa: F401 - the "init phase": imports before the first request
+
+
+def _invoke_issuer(event: dict[str, Any]) -> dict[str, Any]:
+    from issuer.app import lambda_handler
+
+    return lambda_handler(event, local_context("unique-codes-issuer"))
 
 
 def scheduled_event() -> dict[str, Any]:
@@ -99,12 +117,13 @@ class _Server(ThreadingHTTPServer):
 
 class LocalApi:
     def __init__(self, host: str, port: int, containers: int, refill_interval: float) -> None:
-        from issuer.app import lambda_handler as issuer_handler
         from refiller.app import lambda_handler as refiller_handler
 
-        self._issuer = issuer_handler
         self._refiller = refiller_handler
-        self._workers = ThreadPoolExecutor(max_workers=containers, thread_name_prefix="issuer-container")
+        # "spawn": a fork would copy this process's threads' locks (the embedded moto server's among them).
+        self._workers = ProcessPoolExecutor(
+            max_workers=containers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_container
+        )
         self._refill_interval = refill_interval
         self._stopping = threading.Event()
         self._refill_lock = threading.Lock()
@@ -116,8 +135,17 @@ class LocalApi:
         return f"http://{host!s}:{port}"
 
     def invoke_issuer(self, event: dict[str, Any]) -> dict[str, Any]:
-        future = self._workers.submit(self._issuer, event, local_context("unique-codes-issuer"))
-        return future.result()
+        future = self._workers.submit(_invoke_issuer, event)
+        try:
+            return future.result(timeout=INTEGRATION_TIMEOUT_SECONDS)
+        except FutureTimeoutError:
+            body = {"error": {"code": "timeout", "message": "the issuer did not answer in time"}}
+            return {"statusCode": 504, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+    def start_containers(self, count: int) -> None:
+        """Run every container's init phase now rather than on its first request."""
+        for future in [self._workers.submit(_start_container) for _ in range(count)]:
+            future.result()
 
     def refill(self) -> dict[str, Any]:
         # One refiller "container" at a time, as its reserved concurrency of 1 on AWS.
@@ -132,7 +160,7 @@ class LocalApi:
             self.server.serve_forever()
         finally:
             self._stopping.set()
-            self._workers.shutdown(wait=True)
+            self._workers.shutdown(wait=True, cancel_futures=True)
             self.server.server_close()
 
     def shutdown(self) -> None:

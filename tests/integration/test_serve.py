@@ -32,18 +32,18 @@ def http(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
         return error.code, dict(error.headers), json.loads(error.read())
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"serve exited with {process.returncode}:\n{output}")
+            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
         try:
             if http(f"{url}/pools")[0] == 200:
                 return
         except OSError:
             time.sleep(0.2)
     process.kill()
+    process.wait()
     pytest.fail("serve did not answer within 120 s")
 
 
@@ -65,19 +65,21 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         "--pools-file",
         str(pools),
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    wait_until_serving(url, process)
+    wait_until_serving(url, process, tmp_path / "serve.log")
     yield url
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
         pytest.fail("serve did not stop on SIGTERM")
     finally:
-        if process.stdout:
-            process.stdout.close()
+        log.close()
 
 
 def test_post_codes_then_get_the_record(served: str) -> None:
