@@ -1,0 +1,153 @@
+"""One emulated Lambda container: `python -m benchmarks.lambda_emulator CONTENDER EVENT_FILE [options]`.
+
+The parent process spawns this module as a fresh interpreter, as Lambda starts a fresh runtime for a cold
+start. Init is the interval from the parent's spawn to the moment the handler module is imported (interpreter
+start + imports + module-level set-up), measured on the shared monotonic clock. The child then invokes the
+handler like the runtime does and times each invocation itself. Protocol: one JSON line prefixed with
+`@bench ` on stdout (the handlers' own logs and EMF metrics go to stdout too, as on Lambda).
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.monotonic()
+
+import argparse  # noqa: E402 - the clock above must start before anything else is imported
+import importlib  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+PROTOCOL_PREFIX = "@bench "
+FLOOR_KEY = {"pk": {"S": "BENCH#floor"}, "sk": {"S": "FLOOR"}}
+TRANSACT_KEYS = [{"pk": {"S": f"BENCH#transact{n}"}, "sk": {"S": "FLOOR"}} for n in range(2)]
+
+
+class EmulatedContext:
+    """The attributes of a Lambda context object that handlers and Powertools read."""
+
+    function_name = "unique-codes-issuer"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:unique-codes-issuer"
+    log_group_name = "/aws/lambda/unique-codes-issuer"
+    log_stream_name = "emulated"
+
+    def __init__(self, request_id: str, memory_mb: int) -> None:
+        self.aws_request_id = request_id
+        self.memory_limit_in_mb = memory_mb
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 3000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("contender")
+    parser.add_argument("event_file")
+    parser.add_argument("--invocations", type=int, default=5)
+    parser.add_argument("--warm", type=int, default=0, help="further warm invocations, reported apart")
+    parser.add_argument("--floor", action="store_true", help="interleave a bare UpdateItem with each warm one")
+    parser.add_argument("--memory-mb", type=int, default=512)
+    args = parser.parse_args()
+
+    from benchmarks.contenders import HANDLERS
+
+    imported_at = time.monotonic()
+    module = importlib.import_module(HANDLERS[args.contender])
+    handler = module.lambda_handler
+    ready = time.monotonic()
+
+    with open(args.event_file, encoding="utf-8") as file:
+        event = json.load(file)
+    codes: list[str] = []
+
+    def invoke(number: int) -> float:
+        context = EmulatedContext(f"bench-{args.contender}-{number}", args.memory_mb)
+        started = time.perf_counter()
+        response = handler(event, context)
+        took = (time.perf_counter() - started) * 1000
+        if response.get("statusCode") != 201:
+            raise SystemExit(f"{args.contender}: invocation {number} answered {response}")
+        codes.append(json.loads(response["body"])["code"])
+        return took
+
+    durations = [invoke(n) for n in range(args.invocations)]
+    max_rss_kb = peak_rss_kb()
+    warm: list[float] = []
+    floor: list[float] = []
+    transact_floor: list[float] = []
+    floors = _floor_runners(module) if args.floor else None
+    for n in range(args.warm):
+        warm.append(invoke(args.invocations + n))
+        if floors is not None:
+            floor.append(floors[0]())
+            transact_floor.append(floors[1]())
+    report: dict[str, Any] = {
+        "contender": args.contender,
+        "started": STARTED,
+        "ready": ready,
+        "import_ms": (ready - imported_at) * 1000,
+        "bootstrap_ms": (ready - STARTED) * 1000,
+        "durations_ms": durations,
+        "max_rss_kb": max_rss_kb,
+        "warm_ms": warm,
+        "floor_ms": floor,
+        "transact_floor_ms": transact_floor,
+        "codes": codes,
+    }
+    sys.stdout.write(PROTOCOL_PREFIX + json.dumps(report) + "\n")
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set size, like Lambda's "Max Memory Used".
+
+    `/proc/self/status` VmHWM, not `getrusage`: Linux carries `ru_maxrss` across `execve`, so a child spawned
+    from a big parent reports the parent's peak (every contender read 77.8 MB here).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _floor_runners(module: Any) -> tuple[Any, Any]:
+    """Timers of bare requests on the container's own client and loop.
+
+    A bare `UpdateItem` is the floor of any write (the warm ratio's denominator); a bare two-item
+    `TransactWriteItems` splits the rest into what the engine charges for a transaction and what the
+    handler adds.
+    """
+    runtime = module.container.get()
+    client = runtime.run(runtime.repository())._client  # the very client the handler uses
+    table = runtime.settings.table_name
+
+    def timed(call: Any) -> float:
+        started = time.perf_counter()
+        runtime.run(call())
+        return (time.perf_counter() - started) * 1000
+
+    def update() -> float:
+        return timed(
+            lambda: client.update_item(
+                TableName=table,
+                Key=FLOOR_KEY,
+                UpdateExpression="ADD hits :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        )
+
+    def transact() -> float:
+        actions = [{"Put": {"TableName": table, "Item": key}} for key in TRANSACT_KEYS]
+        return timed(lambda: client.transact_write_items(TransactItems=actions))
+
+    return update, transact
+
+
+if __name__ == "__main__":
+    main()
