@@ -167,9 +167,19 @@ rest_api = _build_resolver(APIGatewayRestResolver())
 http_api = _build_resolver(APIGatewayHttpResolver())
 
 
+def _has_control_characters(path: str) -> bool:
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in path)
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     resolver = http_api if event.get("version") == "2.0" else rest_api
     logger.set_correlation_id(_request_id(event))
+    path = str(event.get("rawPath") or event.get("path") or "")
+    if _has_control_characters(path):
+        # Route patterns end in `$`, which also matches before a trailing newline: "/pools/%0A" would reach
+        # GET /pools. No route has control characters, so none can match.
+        body = {"error": {"code": "route_not_found", "message": "no route for a path with control characters"}}
+        return {"statusCode": 404, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
     try:
         response: dict[str, Any] = resolver.resolve(event, context)
     finally:

@@ -173,7 +173,10 @@ def test_invalid_utf8_and_oversized_idempotency_key_are_400(filled: Settings) ->
     assert issued_count() == 0
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/nope"), ("DELETE", "/codes"), ("GET", "/pools/nope")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nope"), ("DELETE", "/codes"), ("GET", "/pools/nope"), ("GET", "/pools/\n"), ("GET", "/pools\n")],
+)
 def test_unknown_routes_and_pools_are_404(lambda_env: Settings, method: str, path: str) -> None:
     status, _, body = call(rest(method, path))
     assert status == 404
