@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -60,6 +61,14 @@ def resolve_pool(pools: Mapping[str, PoolConfig], name: str) -> PoolConfig:
         raise PoolNotFoundError(name) from None
 
 
+def scoped_idempotency_key(caller: str | None, key: str) -> str:
+    """Each authenticated caller has a key space of its own: another caller reusing a key gets codes of its
+    own, never the first caller's response."""
+    if caller is None:
+        return key
+    return f"{hashlib.sha256(caller.encode()).hexdigest()[:32]}#{key}"
+
+
 def validate_issue_request(
     request: IssueRequest, pools: Mapping[str, PoolConfig], idempotency_key: str | None
 ) -> PoolConfig:
@@ -81,6 +90,7 @@ async def issue_codes(
     *,
     request_id: str | None = None,
     idempotency_key: str | None = None,
+    caller: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> IssueResult:
     """Claim `request.count` codes from the pool in one atomic write, retrying lost races a bounded number of times.
@@ -89,6 +99,8 @@ async def issue_codes(
     record (and gets the same codes back) or finds nothing claimed at all.
     """
     pool = validate_issue_request(request, pools, idempotency_key)
+    if idempotency_key is not None:
+        idempotency_key = scoped_idempotency_key(caller, idempotency_key)
     try:
         return await _claim(repository, prefetcher, pool, request, request_id, idempotency_key, clock)
     except UnavailableError:

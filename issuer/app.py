@@ -67,6 +67,7 @@ def issue() -> Response[str]:
     event = router.current_event
     request = parse_issue_body(_request_body(event))
     idempotency_key = event.headers.get("idempotency-key")
+    caller = _caller(event.raw_event)
     request_id = _request_id(event.raw_event)
     runtime = container.get()
 
@@ -78,6 +79,7 @@ def issue() -> Response[str]:
             request,
             request_id=request_id,
             idempotency_key=idempotency_key,
+            caller=caller,
         )
 
     result = runtime.run(claim())
@@ -128,6 +130,20 @@ def _request_body(event: BaseProxyEvent) -> str | None:
         return event.decoded_body
     except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidRequestError("request body must be UTF-8 JSON") from exc
+
+
+def _caller(event: dict[str, Any]) -> str | None:
+    """Who the authorizer says called: IAM user/role ARN or JWT subject (REST v1 or HTTP API v2 shapes)."""
+    context = event.get("requestContext") or {}
+    authorizer = context.get("authorizer") or {}
+    jwt_claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
+    candidates = [
+        (authorizer.get("iam") or {}).get("userArn"),
+        jwt_claims.get("sub"),
+        authorizer.get("principalId"),
+        (context.get("identity") or {}).get("userArn"),
+    ]
+    return next((str(value) for value in candidates if value), None)
 
 
 def _request_id(event: dict[str, Any]) -> str | None:

@@ -224,3 +224,17 @@ def test_scheduled_refill_summarises_every_pool(lambda_env: Settings) -> None:
     assert summary["default"]["written"] == 60
     again = refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
     assert [entry["written"] for entry in again["refilled"]] == [0, 0]
+
+
+def test_idempotency_keys_belong_to_the_authenticated_caller(filled: Settings) -> None:
+    def as_caller(subject: str) -> Event:
+        event = load_event("http-api-v2-post-codes.json")
+        event["headers"]["idempotency-key"] = "shared-key"
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": subject}, "scopes": None}}
+        return event
+
+    alice = call(as_caller("alice"))
+    mallory = call(as_caller("mallory"))
+    assert alice[0] == mallory[0] == 201
+    assert mallory[2]["code"] != alice[2]["code"], "another caller must not receive alice's code"
+    assert call(as_caller("alice"))[2] == alice[2]

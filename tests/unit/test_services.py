@@ -217,3 +217,16 @@ async def test_lookup_accepts_typed_variants() -> None:
     assert (await services.lookup_code(repository, typed)).code == code
     with pytest.raises(InvalidRequestError):
         await services.lookup_code(repository, " - ")
+
+
+async def test_idempotency_keys_are_scoped_per_authenticated_caller() -> None:
+    repository = await filled()
+    prefetcher = CandidatePrefetcher(repository)
+    request = IssueRequest(pool=POOL.name)
+    alice = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="alice")
+    mallory = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="mallory")
+    assert not mallory.replayed
+    assert mallory.codes != alice.codes
+    again = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="alice")
+    assert again.replayed
+    assert again.codes == alice.codes
