@@ -7,11 +7,7 @@ declares, and its body matches the declared schema.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
@@ -25,8 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from codepool.local.engines import free_port
-from tests.integration.test_serve import wait_until_serving
+from tests.integration.serving import serving
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -34,40 +29,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzzed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    pools = folder / "pools.toml"
-    pools.write_text(
+    pools = (
         '[pools.default]\nalphabet = "unambiguous"\nlength = 8\ntarget = 3000\n\n'
         '[pools.tickets]\nalphabet = "numeric"\nlength = 6\nprefix = "T-"\npattern = "###-###"\ntarget = 500\n'
     )
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "POOLS_FILE"))}
-    command = [
-        sys.executable,
-        "-m",
-        "codepool.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--engine",
-        "dynamodb-local",
-        "--pools-file",
-        str(pools),
-    ]
-    log_path: Path = folder / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_serving(url, process, log_path)
-            yield url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with serving("dynamodb-local", pools, tmp_path_factory.mktemp("fuzz")) as url:
+        yield url
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -12,9 +12,9 @@ import pytest
 
 import issuer.app
 import refiller.app
-from codepool.config import Settings
-from codepool.local.engines import DynamoDBLocal, EngineMissingError
-from tests.conftest import EVENTS, drop_table, make_table
+from codepool.local.engines import DynamoDBLocal
+from tests.conftest import EVENTS
+from tests.reliability.own_engine import own_engine_with_handlers
 
 FREEZE_SECONDS = 8.0
 BOUND_SECONDS = 3.5
@@ -23,28 +23,9 @@ TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT": "0.5", "DYNAMODB_READ_TIMEOUT": "0.5", "
 
 
 @pytest.fixture
-def frozen_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoDBLocal, Settings]]:
+def frozen_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBLocal]:
     """A DynamoDB Local of its own, since freezing it would stall every other test."""
-    try:
-        engine = DynamoDBLocal().start()
-    except EngineMissingError as exc:
-        pytest.fail(f"this test needs AWS DynamoDB Local: {exc}", pytrace=False)
-    settings = make_table(engine.endpoint_url)
-    for name, value in {
-        **TIMEOUTS,
-        "AWS_ENDPOINT_URL_DYNAMODB": engine.endpoint_url,
-        "TABLE_NAME": settings.table_name,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("POOLS_FILE", raising=False)
-    issuer.app.container.reset()
-    refiller.app.container.reset()
-    yield engine, settings
-    issuer.app.container.reset()
-    refiller.app.container.reset()
-    engine.thaw()
-    drop_table(settings)
-    engine.stop()
+    yield from own_engine_with_handlers(monkeypatch, TIMEOUTS)
 
 
 def post(body: str, key: str) -> tuple[int, dict[str, Any], Any]:
@@ -57,9 +38,9 @@ def post(body: str, key: str) -> tuple[int, dict[str, Any], Any]:
 
 
 def test_brownout_gives_bounded_503s_and_retries_with_the_same_key_lose_nothing(
-    frozen_engine: tuple[DynamoDBLocal, Settings],
+    frozen_engine: DynamoDBLocal,
 ) -> None:
-    engine, _ = frozen_engine
+    engine = frozen_engine
     refiller.app.lambda_handler({"pool": "default", "target": 200}, None)  # type: ignore[arg-type]
     returned: dict[str, str] = {}
     for number in range(5):

@@ -11,32 +11,16 @@ import pytest
 
 import issuer.app
 import refiller.app
-from codepool.local.engines import DynamoDBLocal, EngineMissingError
-from tests.conftest import EVENTS, make_table
+from codepool.local.engines import DynamoDBLocal
+from tests.conftest import EVENTS
+from tests.reliability.own_engine import own_engine_with_handlers
 
 TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT": "0.5", "DYNAMODB_READ_TIMEOUT": "1", "DYNAMODB_MAX_ATTEMPTS": "2"}
 
 
 @pytest.fixture
 def restartable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBLocal]:
-    try:
-        engine = DynamoDBLocal(db_path=tmp_path).start()
-    except EngineMissingError as exc:
-        pytest.fail(f"this test needs AWS DynamoDB Local: {exc}", pytrace=False)
-    settings = make_table(engine.endpoint_url)
-    for name, value in {
-        **TIMEOUTS,
-        "AWS_ENDPOINT_URL_DYNAMODB": engine.endpoint_url,
-        "TABLE_NAME": settings.table_name,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("POOLS_FILE", raising=False)
-    issuer.app.container.reset()
-    refiller.app.container.reset()
-    yield engine
-    issuer.app.container.reset()
-    refiller.app.container.reset()
-    engine.stop()
+    yield from own_engine_with_handlers(monkeypatch, TIMEOUTS, db_path=tmp_path)
 
 
 def post(key: str) -> tuple[int, Any]:
