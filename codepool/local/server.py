@@ -9,6 +9,7 @@ per-process state, and are not meant to be shared by threads). A scheduler threa
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import logging
@@ -25,6 +26,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from refiller.app import container as refiller_container
+
 logger = logging.getLogger("unique_codes.serve")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -36,7 +39,10 @@ INTEGRATION_TIMEOUT_SECONDS = 29.0
 def _start_container() -> None:
     # Ctrl-C reaches the whole process group; only the server decides when containers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import issuer.app  # noqa: F401 - the "init phase": imports before the first request
+    import issuer.app  # the "init phase": imports before the first request
+
+    # Lambda freezes a container and never closes its client; a local one closes it on the way out.
+    atexit.register(issuer.app.container.reset)
 
 
 def _invoke_issuer(event: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +168,8 @@ class LocalApi:
             self._stopping.set()
             self._workers.shutdown(wait=True, cancel_futures=True)
             self.server.server_close()
+            with self._refill_lock:
+                refiller_container.reset()
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -233,7 +241,12 @@ class LocalApi:
                     if name.lower() not in {"content-length", "connection"}:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up waiting; as with API Gateway, the issued code stays recorded.
+                    logger.info("client disconnected before the response was sent")
+                    self.close_connection = True
 
         return Handler
