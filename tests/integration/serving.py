@@ -38,8 +38,9 @@ def serving(engine: str, pools_toml: str, folder: Path) -> Iterator[str]:
     pools.write_text(pools_toml)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "POOLS_FILE"))}
+    # No scheduled refill during a test: the tests count what is available.
     command = [sys.executable, "-m", "codepool.cli", "serve", "--port", str(port), "--engine", engine,
-               "--pools-file", str(pools)]  # fmt: skip
+               "--pools-file", str(pools), "--refill-interval", "3600"]  # fmt: skip
     log_path = folder / "serve.log"
     # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
     with log_path.open("wb") as log:

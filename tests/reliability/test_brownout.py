@@ -16,9 +16,10 @@ from codepool.local.engines import DynamoDBLocal
 from tests.conftest import EVENTS
 from tests.reliability.own_engine import own_engine_with_handlers
 
-FREEZE_SECONDS = 8.0
-BOUND_SECONDS = 3.5
-"""2 attempts of 0.5 s connect + 0.5 s read, plus the SDK's jittered backoff between them."""
+BOUND_SECONDS = 5.0
+"""One DynamoDB call's worst case: 2 attempts of (0.5 s connect + 0.5 s read), plus the SDK's jittered backoff
+between them (up to 2 s in "standard" mode), plus slack for a loaded machine."""
+FREEZE_SECONDS = 2 * BOUND_SECONDS + 2
 TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT": "0.5", "DYNAMODB_READ_TIMEOUT": "0.5", "DYNAMODB_MAX_ATTEMPTS": "2"}
 
 
