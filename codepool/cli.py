@@ -121,7 +121,13 @@ async def stats_command(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from codepool.local.engines import DynamoDBLocal, EngineMissingError, MotoServer, dynamodb_local_dir
+    from codepool.local.engines import (
+        DynamoDBLocal,
+        EngineMissingError,
+        MotoServer,
+        dynamodb_local_dir,
+        java_executable,
+    )
     from codepool.local.server import LocalApi
 
     settings = _settings(args)
@@ -133,7 +139,8 @@ def serve(args: argparse.Namespace) -> int:
         if choice == "auto":
             try:
                 dynamodb_local_dir()
-                choice = "dynamodb-local" if _has_java() else "moto"
+                java_executable()
+                choice = "dynamodb-local"
             except EngineMissingError:
                 choice = "moto"
         engine = DynamoDBLocal().start() if choice == "dynamodb-local" else MotoServer().start()
@@ -161,12 +168,6 @@ def serve(args: argparse.Namespace) -> int:
         if engine is not None:
             engine.stop()
     return 0
-
-
-def _has_java() -> bool:
-    import shutil
-
-    return shutil.which("java") is not None
 
 
 async def _ensure_table(settings: Settings) -> None:

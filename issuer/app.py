@@ -29,6 +29,7 @@ from codepool.errors import (
     PayloadTooLargeError,
     UnavailableError,
     UniqueCodesError,
+    error_body,
 )
 from codepool.runtime import ContainerHolder
 from issuer.openapi import openapi_document
@@ -58,7 +59,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return json_response(status, {"error": {"code": code, "message": message}}, headers)
+    return json_response(status, error_body(code, message), headers)
 
 
 @router.post("/")
@@ -194,7 +195,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if _has_control_characters(path):
         # Route patterns end in `$`, which also matches before a trailing newline: "/pools/%0A" would reach
         # GET /pools. No route has control characters, so none can match.
-        body = {"error": {"code": "route_not_found", "message": "no route for a path with control characters"}}
+        body = error_body("route_not_found", "no route for a path with control characters")
         return {"statusCode": 404, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
     try:
         response: dict[str, Any] = resolver.resolve(event, context)

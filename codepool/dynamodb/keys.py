@@ -6,6 +6,7 @@ PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expiresAt"
 
+CODE_PREFIX = "CODE#"
 CODE_SORT_KEY = "CODE"
 IDEMPOTENCY_SORT_KEY = "IDEMPOTENCY"
 
@@ -21,7 +22,7 @@ def slot_key(pool: str, shard: int, key: str) -> dict[str, dict[str, str]]:
 
 def code_key(key: str) -> dict[str, dict[str, str]]:
     """An issued code's record; its existence is what makes a code issued."""
-    return {PARTITION_KEY: {"S": f"CODE#{key}"}, SORT_KEY: {"S": CODE_SORT_KEY}}
+    return {PARTITION_KEY: {"S": CODE_PREFIX + key}, SORT_KEY: {"S": CODE_SORT_KEY}}
 
 
 def idempotency_key(key: str) -> dict[str, dict[str, str]]:

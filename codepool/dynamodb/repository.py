@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from codepool.dynamodb.errors import store_errors
 from codepool.dynamodb.keys import (
+    CODE_PREFIX,
     PARTITION_KEY,
     SORT_KEY,
     TTL_ATTRIBUTE,
@@ -149,8 +150,8 @@ class DynamoDBRepository:
         for items in found:
             for item in items:
                 partition, sort = item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]
-                if partition.startswith("CODE#"):
-                    issued.add(partition.removeprefix("CODE#"))
+                if partition.startswith(CODE_PREFIX):
+                    issued.add(partition.removeprefix(CODE_PREFIX))
                 else:
                     available.add(sort)
         return issued, available
@@ -218,7 +219,9 @@ class DynamoDBRepository:
         request = {self._table: {"Keys": [code_key(key) for key in unique], "ConsistentRead": True}}
         with store_errors("BatchGetItem"):
             response = await self._client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-        by_key = {item[PARTITION_KEY]["S"].removeprefix("CODE#"): item for item in response["Responses"][self._table]}
+        by_key = {
+            item[PARTITION_KEY]["S"].removeprefix(CODE_PREFIX): item for item in response["Responses"][self._table]
+        }
         for key in unique:
             if key in by_key:
                 return _record_from_item(by_key[key])

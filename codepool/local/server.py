@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from refiller.app import container as refiller_container
+from codepool.errors import error_body
 
 logger = logging.getLogger("unique_codes.serve")
 
@@ -123,9 +123,12 @@ class _Server(ThreadingHTTPServer):
 
 class LocalApi:
     def __init__(self, host: str, port: int, containers: int, refill_interval: float) -> None:
+        # Imported here, not at module level: the worker processes import this module too, and need no refiller.
+        from refiller.app import container as refiller_container
         from refiller.app import lambda_handler as refiller_handler
 
         self._refiller = refiller_handler
+        self._refiller_container = refiller_container
         # "spawn": a fork would copy this process's threads' locks (the embedded moto server's among them).
         self._workers = ProcessPoolExecutor(
             max_workers=containers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_container
@@ -145,7 +148,7 @@ class LocalApi:
         try:
             return future.result(timeout=INTEGRATION_TIMEOUT_SECONDS)
         except FutureTimeoutError:
-            body = {"error": {"code": "timeout", "message": "the issuer did not answer in time"}}
+            body = error_body("timeout", "the issuer did not answer in time")
             return {"statusCode": 504, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
     def start_containers(self, count: int) -> None:
@@ -169,7 +172,7 @@ class LocalApi:
             self._workers.shutdown(wait=True, cancel_futures=True)
             self.server.server_close()
             with self._refill_lock:
-                refiller_container.reset()
+                self._refiller_container.reset()
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -212,11 +215,11 @@ class LocalApi:
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
-                    self._reply(400, {"error": {"code": "invalid_request", "message": "bad Content-Length"}})
+                    self._reply(400, error_body("invalid_request", "bad Content-Length"))
                     return
                 if length > MAX_REQUEST_BYTES or length < 0:
                     self.close_connection = True
-                    self._reply(413, {"error": {"code": "payload_too_large", "message": "request body too large"}})
+                    self._reply(413, error_body("payload_too_large", "request body too large"))
                     return
                 body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())
