@@ -35,9 +35,9 @@ from benchmarks.lambda_table import check_contenders, run_lambda_table
 from benchmarks.refill import run_refill
 from benchmarks.report import evaluate_targets, write_outputs
 from codepool.config import load_pools
-from codepool.dynamodb import DynamoDBRepository
-from codepool.local.engines import PROJECT_ROOT
-from codepool.services import refill_pool
+from codepool.refilling import refill_pool
+from codepool.runtime import Container
+from localdev.paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "benchmarks" / "results"
 README = PROJECT_ROOT / "benchmarks" / "README.md"
@@ -94,8 +94,8 @@ def log(message: str) -> None:
 async def run_all(environment: BenchEnvironment, sizes: Sizes, memory_mb: int) -> dict[str, Any]:
     await prepare_table(environment)
     pools = load_pools(environment.pools_file)
-    async with environment.client() as client:
-        await refill_pool(DynamoDBRepository(client, environment.table_name), pools["default"], sizes.default_pool)
+    async with Container.open(environment.settings, pools) as container:
+        await refill_pool(container.repository, pools["default"], sizes.default_pool)
 
     started = time.perf_counter()
     correctness = await check_contenders(environment, sizes.correctness_invocations)

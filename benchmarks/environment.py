@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import aioboto3
 
 from codepool.config import Settings
-from codepool.dynamodb import create_table, open_client
-from codepool.dynamodb.client import LOCAL_ACCESS_KEY, client_config
-from codepool.dynamodb.schema import load_template
-from codepool.local.engines import PROJECT_ROOT, DynamoDBLocal, dynamodb_local_dir
+from codepool.dynamodb.client import open_client, session_for
+from codepool.dynamodb.keys import code_key
+from localdev.engines import DynamoDBLocal, dynamodb_local_dir
+from localdev.paths import PROJECT_ROOT
+from localdev.schema import create_table, load_template
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -71,21 +72,9 @@ class BenchEnvironment:
         return env
 
     def shared_session(self) -> aioboto3.Session:
-        """One session for many worker clients: each client keeps its own connections and caches, but the
+        """One session for many worker containers: each keeps its own client, connections and caches, but the
         service model is loaded once (a session per client costs ~90 ms of CPU here, 64 of them 6 s)."""
-        settings = self.settings
-        if settings.endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
-            return aioboto3.Session(
-                aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_ACCESS_KEY, region_name=settings.region
-            )
-        return aioboto3.Session(region_name=settings.region)
-
-    async def worker_client(self, session: aioboto3.Session, stack: AsyncExitStack) -> DynamoDBClient:
-        """A client configured exactly as `codepool.dynamodb.open_client` configures the container's."""
-        client: DynamoDBClient = await stack.enter_async_context(
-            session.client("dynamodb", endpoint_url=self.endpoint_url, config=client_config(self.settings))
-        )
-        return client
+        return session_for(self.settings)
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[DynamoDBClient]:
@@ -167,7 +156,7 @@ async def verify_issued(client: DynamoDBClient, table_name: str, codes: Sequence
         raise AssertionError(f"{label}: {duplicates} code(s) issued twice")
     for start in range(0, len(codes), 100):
         chunk = list(codes[start : start + 100])
-        keys = [{"pk": {"S": f"CODE#{code.upper()}"}, "sk": {"S": "CODE"}} for code in chunk]
+        keys = [code_key(code.upper()) for code in chunk]
         request: Any = {table_name: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "code"}}
         found: set[str] = set()
         while request:

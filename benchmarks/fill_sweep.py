@@ -26,13 +26,12 @@ from benchmarks.contenders.on_demand import OnDemandIssuer
 from benchmarks.environment import BenchEnvironment, verify_issued
 from benchmarks.hot_path import measure_claims
 from benchmarks.metering import RequestMeter
-from codepool.config import PoolConfig
-from codepool.dynamodb import DynamoDBRepository
-from codepool.dynamodb.client import LOCAL_ACCESS_KEY
+from codepool.config import LOCAL_CREDENTIAL, PoolConfig
 from codepool.dynamodb.keys import code_key
 from codepool.errors import RefillError
 from codepool.formats import CodeFormat
-from codepool.services import refill_pool
+from codepool.refilling import refill_pool
+from codepool.runtime import Container
 
 LEVELS = (0, 50, 90, 99)
 PREFILL_CONCURRENCY = 12
@@ -109,10 +108,10 @@ async def _measure_on_demand(
 async def _measure_pool(environment: BenchEnvironment, pool: PoolConfig, issued: set[str]) -> dict[str, Any]:
     meter = RequestMeter()
     refill_error = None
-    async with environment.client() as client:
-        meter.attach(client)
+    async with Container.open(environment.settings, {pool.name: pool}) as container:
+        meter.attach(container.client)
         try:
-            summary = await refill_pool(DynamoDBRepository(client, environment.table_name), pool, pool.target)
+            summary = await refill_pool(container.repository, pool, pool.target)
             written = summary.written
         except RefillError as exc:
             # Reported, not hidden: see the README on the refiller's barren-round rule at high fill.
@@ -141,8 +140,8 @@ async def _prefill(environment: BenchEnvironment, codes: list[str]) -> None:
     if not codes:
         return
     settings = environment.settings
-    access_key = os.environ.get("AWS_ACCESS_KEY_ID") or LOCAL_ACCESS_KEY
-    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY") or LOCAL_ACCESS_KEY
+    access_key = os.environ.get("AWS_ACCESS_KEY_ID") or LOCAL_CREDENTIAL
+    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY") or LOCAL_CREDENTIAL
     signer = SigV4Auth(
         Credentials(access_key, secret_key, os.environ.get("AWS_SESSION_TOKEN")), "dynamodb", settings.region
     )

@@ -16,24 +16,23 @@ from typing import Any
 
 from benchmarks.environment import BenchEnvironment, summary, verify_issued
 from benchmarks.metering import RequestMeter
-from codepool.candidates import CandidatePrefetcher
 from codepool.config import PoolConfig
-from codepool.dynamodb import DynamoDBRepository
+from codepool.issuing import issue_codes
 from codepool.model import IssueRequest
-from codepool.services import issue_codes, refill_pool
+from codepool.refilling import refill_pool
+from codepool.runtime import Container
 
 
 @dataclass
 class Worker:
-    repository: DynamoDBRepository
-    prefetcher: CandidatePrefetcher
+    container: Container
     codes: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
 
-    async def claim(self, pools: dict[str, PoolConfig], pool: str, count: int) -> None:
+    async def claim(self, pool: str, count: int) -> None:
         for _ in range(count):
             started = time.perf_counter()
-            result = await issue_codes(self.repository, self.prefetcher, pools, IssueRequest(pool=pool))
+            result = await issue_codes(self.container.components, IssueRequest(pool=pool))
             self.latencies_ms.append((time.perf_counter() - started) * 1000)
             self.codes.append(result.codes[0].code)
 
@@ -48,20 +47,19 @@ async def measure_claims(
     async with AsyncExitStack() as stack:
         workers = []
         for _ in range(concurrency):
-            client = await environment.worker_client(session, stack)
-            meter.attach(client)
-            repository = DynamoDBRepository(client, environment.table_name)
-            workers.append(Worker(repository, CandidatePrefetcher(repository)))
-        await asyncio.gather(*(worker.claim(pools, pool.name, 1) for worker in workers))
+            container = await stack.enter_async_context(Container.open(environment.settings, pools, session=session))
+            meter.attach(container.client)
+            workers.append(Worker(container))
+        await asyncio.gather(*(worker.claim(pool.name, 1) for worker in workers))
         meter.reset()
         for worker in workers:
             worker.latencies_ms.clear()
         started = time.perf_counter()
-        await asyncio.gather(*(worker.claim(pools, pool.name, per_worker) for worker in workers))
+        await asyncio.gather(*(worker.claim(pool.name, per_worker) for worker in workers))
         elapsed = time.perf_counter() - started
         usage = meter.snapshot()  # before verifying, which reads through a metered client
         codes = [code for worker in workers for code in worker.codes]
-        await verify_issued(workers[0].repository._client, environment.table_name, codes, f"{pool.name} c{concurrency}")
+        await verify_issued(workers[0].container.client, environment.table_name, codes, f"{pool.name} c{concurrency}")
     measured = concurrency * per_worker
     latencies = sorted(latency for worker in workers for latency in worker.latencies_ms)
     return {
@@ -90,8 +88,8 @@ async def run_hot_path(
     """`levels`: concurrency -> claims per worker. The pool is refilled to `pool_size` before each level."""
     results: dict[str, Any] = {"pool": pool.name, "pool_size": pool_size, "levels": {}}
     for concurrency, per_worker in levels.items():
-        async with environment.client() as client:
-            await refill_pool(DynamoDBRepository(client, environment.table_name), pool, pool_size)
+        async with Container.open(environment.settings, {pool.name: pool}) as container:
+            await refill_pool(container.repository, pool, pool_size)
         level = await measure_claims(environment, pool, concurrency, per_worker)
         level.pop("issued_codes")
         results["levels"][f"c{concurrency}"] = level

@@ -123,13 +123,20 @@ def _floor_runners(module: Any) -> tuple[Any, Any]:
     `TransactWriteItems` splits the rest into what the engine charges for a transaction and what the
     handler adds.
     """
-    runtime = module.container.get()
-    client = runtime.run(runtime.repository())._client  # the very client the handler uses
-    table = runtime.settings.table_name
+    holder = module.container
+
+    async def handler_client(container: Any) -> Any:
+        return container.client  # the very client the handler uses
+
+    client = holder.run(handler_client)
+    table = holder.settings.table_name
 
     def timed(call: Any) -> float:
+        async def request(_: Any) -> None:
+            await call()
+
         started = time.perf_counter()
-        runtime.run(call())
+        holder.run(request)
         return (time.perf_counter() - started) * 1000
 
     def update() -> float:

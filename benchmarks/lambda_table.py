@@ -18,7 +18,7 @@ from typing import Any
 from benchmarks.contenders import HANDLERS
 from benchmarks.environment import EVENT_FILE, BenchEnvironment, summary, verify_issued
 from benchmarks.lambda_emulator import PROTOCOL_PREFIX
-from codepool.local.engines import PROJECT_ROOT
+from localdev.paths import PROJECT_ROOT
 
 INVOCATIONS = 5
 

@@ -17,12 +17,11 @@ from typing import Any
 from benchmarks.environment import BenchEnvironment
 from benchmarks.metering import RequestMeter
 from codepool.config import PoolConfig
-from codepool.dynamodb import DynamoDBRepository
 from codepool.dynamodb.keys import slot_key
-from codepool.dynamodb.repository import BATCH_WRITE_SIZE
-from codepool.model import Candidate
+from codepool.dynamodb.repository import BATCH_WRITE_SIZE, DynamoDBRepository
+from codepool.model import Candidate, shard_of
+from codepool.refilling import REQUESTS_IN_FLIGHT, refill_pool
 from codepool.repository import WriteReport
-from codepool.services import refill_pool, shard_of
 
 
 class TimedRepository(DynamoDBRepository):
@@ -54,7 +53,7 @@ async def run_refill(environment: BenchEnvironment, template: PoolConfig, codes:
         meter = RequestMeter()
         meter.attach(client)
         repository = TimedRepository(client, environment.table_name)
-        concurrency = repository._refill_concurrency
+        concurrency = REQUESTS_IN_FLIGHT
         for number in range(rounds):
             rate, cpu = await _raw_batch_writes(
                 client, environment.table_name, template, f"raw{number}", codes, concurrency

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from codepool.config import PoolConfig
 from codepool.errors import PoolEmptyError
 from codepool.model import Candidate
-from codepool.repository import CodeRepository
+from codepool.repository import ClaimOutcome, CodeRepository
 
 INITIAL_WINDOW = 16
 MIN_WINDOW = 4
@@ -33,6 +33,10 @@ class CandidatePrefetcher:
     def window(self, pool: str) -> int:
         return self._windows.get(pool, INITIAL_WINDOW)
 
+    def held(self, pool: str) -> int:
+        """Candidates of `pool` waiting in this container's queue."""
+        return len(self._queues.get(pool, ()))
+
     async def take(self, pool: PoolConfig, count: int) -> list[Candidate]:
         queue = self._queues.setdefault(pool.name, deque())
         if len(queue) < count:
@@ -41,14 +45,22 @@ class CandidatePrefetcher:
             raise PoolEmptyError(pool.name)
         return [queue.popleft() for _ in range(count)]
 
-    def give_back(self, pool: str, candidates: Sequence[Candidate]) -> None:
-        """Candidates that were not the reason a claim failed go first next time."""
-        self._queues.setdefault(pool, deque()).extendleft(reversed(candidates))
+    def settle(self, pool: str, candidates: Sequence[Candidate], outcome: ClaimOutcome) -> None:
+        """Account for one claim attempt on `candidates` (taken from this prefetcher).
 
-    def report_lost_race(self, pool: str) -> None:
-        self._queues.get(pool, deque()).clear()
-        self._windows[pool] = max(MIN_WINDOW, self.window(pool) // 2)
-        self._contended[pool] = True
+        Issued candidates are gone. After a lost race the window is dropped and the next one halved: another
+        container works the same stretch. Stale candidates (already issued) are dropped; the rest, which were
+        not the reason the attempt failed (or were not used because the request was a replay), go first next time.
+        """
+        if outcome.issued is not None:
+            return
+        if outcome.lost:
+            self._queues.get(pool, deque()).clear()
+            self._windows[pool] = max(MIN_WINDOW, self.window(pool) // 2)
+            self._contended[pool] = True
+        failed = {c.key for c in outcome.lost} | {c.key for c in outcome.stale}
+        unused = [c for c in candidates if c.key not in failed]
+        self._queues.setdefault(pool, deque()).extendleft(reversed(unused))
 
     async def _prefetch(self, pool: PoolConfig, queue: deque[Candidate], count: int) -> None:
         if not self._contended.pop(pool.name, True):

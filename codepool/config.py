@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codepool.errors import ConfigError
+from codepool.errors import ConfigError, PoolNotFoundError
 from codepool.formats import CodeFormat
 
 DEFAULT_TABLE_NAME = "UniqueCodes"
 DEFAULT_REGION = "us-east-1"
+LOCAL_CREDENTIAL = "local"
+"""What local engines get as access key and secret: they accept any, and without some botocore would probe the
+instance metadata service and stall for seconds."""
 MAX_TARGET = 10_000_000
 MAX_SHARDS = 64
 POOL_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -75,6 +78,13 @@ class PoolConfig:
 
 
 DEFAULT_POOL = PoolConfig(name="default", format=CodeFormat(alphabet="unambiguous", length=8))
+
+
+def resolve_pool(pools: Mapping[str, PoolConfig], name: str) -> PoolConfig:
+    try:
+        return pools[name]
+    except KeyError:
+        raise PoolNotFoundError(name) from None
 
 
 def parse_pools(document: Mapping[str, Any], source: str = "pools file") -> dict[str, PoolConfig]:
@@ -179,3 +189,10 @@ class Settings:
                     raise ConfigError(f"{key} must be a number, got {env[key]!r}") from exc
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
+
+    def local_credentials(self) -> dict[str, str]:
+        """Keyword arguments for a boto3/aioboto3 `Session`: placeholder keys when talking to a local endpoint
+        without credentials in the environment, else none (the SDK's own chain finds them)."""
+        if self.endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            return {"aws_access_key_id": LOCAL_CREDENTIAL, "aws_secret_access_key": LOCAL_CREDENTIAL}
+        return {}

@@ -17,13 +17,6 @@ RefillError                      a refill could not write everything (counts wha
 
 from __future__ import annotations
 
-from typing import Any
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    """The JSON body of every HTTP error, in Lambda and in `serve`: `{"error": {"code", "message"}}`."""
-    return {"error": {"code": code, "message": message}}
-
 
 class UniqueCodesError(Exception):
     """Base class: `code` is the stable machine-readable name used in HTTP error bodies."""

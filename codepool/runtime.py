@@ -1,72 +1,116 @@
-"""What a Lambda container keeps between warm invocations: one event loop, one client, the prefetched candidates.
+"""The composition root: settings -> client -> repository -> prefetcher + pools, wired in one place.
 
-Created lazily on the first invocation, so reading the environment, opening the client and generating codes
-all happen inside a handler (SnapStart-safe) and tests can configure the environment first.
+`Container.open()` is the async form every tool uses (CLI, tests, benchmarks): the wired components for as long
+as the `async with` lasts. `ContainerHolder` is what a Lambda handler module keeps between warm invocations:
+one event loop and one `Container`, both created on the first invocation, so reading the environment,
+opening the client and generating codes all happen inside a handler (SnapStart-safe) and tests can configure
+the environment first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine
-from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
 
-from codepool.candidates import CandidatePrefetcher
+from codepool.components import Components
 from codepool.config import PoolConfig, Settings, load_pools
-from codepool.dynamodb import DynamoDBRepository, open_client
+from codepool.dynamodb.client import open_client_in, session_for
+from codepool.dynamodb.repository import DynamoDBRepository
+
+if TYPE_CHECKING:
+    import aioboto3
+    from types_aiobotocore_dynamodb import DynamoDBClient
 
 T = TypeVar("T")
 
 
 class Container:
-    def __init__(self, settings: Settings | None = None, pools: dict[str, PoolConfig] | None = None) -> None:
-        self.settings = settings or Settings.from_env()
-        self.pools = pools if pools is not None else load_pools(self.settings.pools_file)
-        self._runner = asyncio.Runner()
-        self._stack = AsyncExitStack()
-        self._repository: DynamoDBRepository | None = None
-        self._prefetcher: CandidatePrefetcher | None = None
+    """One container's wired core: its settings, pools, DynamoDB client, repository and prefetcher."""
 
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run one invocation's work on the container's loop (the loop survives between invocations)."""
-        return self._runner.run(coroutine)
+    def __init__(
+        self,
+        settings: Settings,
+        client: DynamoDBClient,
+        repository: DynamoDBRepository,
+        pools: Mapping[str, PoolConfig],
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        """The container's one DynamoDB client, for tools and tests that read the table directly."""
+        self.repository = repository
+        self.components = Components.over(repository, pools)
 
-    async def repository(self) -> DynamoDBRepository:
-        if self._repository is None:
-            client = await open_client(self.settings, self._stack)
-            self._repository = DynamoDBRepository(client, self.settings.table_name)
-        return self._repository
+    @property
+    def pools(self) -> Mapping[str, PoolConfig]:
+        return self.components.pools
 
-    async def prefetcher(self) -> CandidatePrefetcher:
-        if self._prefetcher is None:
-            self._prefetcher = CandidatePrefetcher(await self.repository())
-        return self._prefetcher
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        pools: Mapping[str, PoolConfig] | None = None,
+        *,
+        session: aioboto3.Session | None = None,
+    ) -> AsyncIterator[Container]:
+        """Settings from the environment unless given, pools from `settings.pools_file` unless given.
 
-    def close(self) -> None:
-        self._runner.run(self._stack.aclose())
-        self._runner.close()
-        self._repository = None
-        self._prefetcher = None
+        `session`: many containers in one process (the benchmarks' workers) can share one session, which loads
+        the service model once; each container still has a client, connections and caches of its own.
+        """
+        settings = settings or Settings.from_env()
+        pools = pools if pools is not None else load_pools(settings.pools_file)
+        async with AsyncExitStack() as stack:
+            client = await open_client_in(session or session_for(settings), settings, stack)
+            yield cls(settings, client, DynamoDBRepository(client, settings.table_name), pools)
 
 
-class ContainerHolder(threading.local):
-    """The module-level container of one handler module.
+class ContainerHolder:
+    """A handler module's per-process state: one event loop and one `Container`, created on first use.
 
-    Per thread: on Lambda there is one thread per container; `unique-codes serve` runs several worker
-    threads, each its own "container" with its own loop and client, as Lambda runs concurrent requests.
-    `reset` lets tools and tests reconfigure it.
+    On Lambda a process is a container; `unique-codes serve` runs each emulated container in a process of its
+    own. `close` ends both (on shutdown, or when a test reconfigures the environment).
     """
 
     def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._pools: Mapping[str, PoolConfig] | None = None
+        self._runner: asyncio.Runner | None = None
+        self._stack: AsyncExitStack | None = None
         self._container: Container | None = None
 
-    def get(self) -> Container:
-        if self._container is None:
-            self._container = Container()
-        return self._container
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+        return self._settings
 
-    def reset(self, container: Container | None = None) -> None:
-        if self._container is not None:
-            self._container.close()
-        self._container = container
+    @property
+    def pools(self) -> Mapping[str, PoolConfig]:
+        """The configured pools; reading them needs no connection."""
+        if self._pools is None:
+            self._pools = load_pools(self.settings.pools_file)
+        return self._pools
+
+    def run(self, work: Callable[[Container], Awaitable[T]]) -> T:
+        """Run one invocation's work on the container's loop (the loop survives between invocations)."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self._with_container(work))
+
+    async def _with_container(self, work: Callable[[Container], Awaitable[T]]) -> T:
+        if self._container is None:
+            stack = AsyncExitStack()
+            self._container = await stack.enter_async_context(Container.open(self.settings, self.pools))
+            self._stack = stack
+        return await work(self._container)
+
+    def close(self) -> None:
+        """Close the client and the loop; the next `run` starts afresh from the environment."""
+        if self._runner is not None:
+            if self._stack is not None:
+                self._runner.run(self._stack.aclose())
+            self._runner.close()
+        self._settings = self._pools = self._runner = self._stack = self._container = None

@@ -21,17 +21,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from codepool import services
-from codepool.errors import (
-    IdempotencyMismatchError,
-    InvalidRequestError,
-    NotFoundError,
-    PayloadTooLargeError,
-    UnavailableError,
-    UniqueCodesError,
-    error_body,
-)
-from codepool.runtime import ContainerHolder
+from codepool.config import resolve_pool
+from codepool.errors import InvalidRequestError, UnavailableError, UniqueCodesError
+from codepool.issuing import IssueResult, issue_codes
+from codepool.queries import lookup_code, pool_stats
+from codepool.runtime import Container, ContainerHolder
+from issuer.http import error_body, error_response, json_response, status_of
 from issuer.openapi import openapi_document
 from issuer.requests import parse_issue_body
 
@@ -39,27 +34,6 @@ logger = Logger(service="unique-codes-issuer")
 metrics = Metrics(namespace="UniqueCodes", service="issuer")
 container = ContainerHolder()
 router = Router()  # type: ignore[no-untyped-call]
-
-_STATUS_BY_ERROR: list[tuple[type[UniqueCodesError], int]] = [
-    (PayloadTooLargeError, 413),
-    (InvalidRequestError, 400),
-    (NotFoundError, 404),
-    (IdempotencyMismatchError, 422),
-    (UnavailableError, 503),
-]
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type="application/json",
-        body=json.dumps(body, separators=(",", ":")),
-        headers=headers,
-    )
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
-    return json_response(status, error_body(code, message), headers)
 
 
 @router.post("/")
@@ -70,20 +44,13 @@ def issue() -> Response[str]:
     idempotency_key = event.headers.get("idempotency-key")
     caller = _caller(event.raw_event)
     request_id = _request_id(event.raw_event)
-    runtime = container.get()
 
-    async def claim() -> services.IssueResult:
-        return await services.issue_codes(
-            await runtime.repository(),
-            await runtime.prefetcher(),
-            runtime.pools,
-            request,
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-            caller=caller,
+    async def claim(runtime: Container) -> IssueResult:
+        return await issue_codes(
+            runtime.components, request, request_id=request_id, idempotency_key=idempotency_key, caller=caller
         )
 
-    result = runtime.run(claim())
+    result = container.run(claim)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     if not result.replayed:
         metrics.add_dimension(name="pool", value=request.pool)
@@ -96,29 +63,27 @@ def issue() -> Response[str]:
 
 @router.get("/codes/<code>")
 def lookup(code: str) -> Response[str]:
-    runtime = container.get()
 
-    async def find() -> dict[str, Any]:
-        return (await services.lookup_code(await runtime.repository(), code)).to_json()
+    async def find(runtime: Container) -> dict[str, Any]:
+        return (await lookup_code(runtime.repository, code)).to_json()
 
-    return json_response(200, runtime.run(find()))
+    return json_response(200, container.run(find))
 
 
 @router.get("/pools")
 def list_pools() -> Response[str]:
-    pools = container.get().pools
+    pools = container.pools
     return json_response(200, {"pools": [pool.describe() for pool in pools.values()]})
 
 
 @router.get("/pools/<name>")
 def show_pool(name: str) -> Response[str]:
-    runtime = container.get()
-    pool = services.resolve_pool(runtime.pools, name)
+    pool = resolve_pool(container.pools, name)
 
-    async def stats() -> dict[str, Any]:
-        return (await services.pool_stats(await runtime.repository(), pool)).to_json()
+    async def stats(runtime: Container) -> dict[str, Any]:
+        return (await pool_stats(runtime.repository, pool)).to_json()
 
-    return json_response(200, {**pool.describe(), **runtime.run(stats())})
+    return json_response(200, {**pool.describe(), **container.run(stats)})
 
 
 @router.get("/openapi.json")
@@ -158,14 +123,13 @@ def _build_resolver(resolver: APIGatewayRestResolver | APIGatewayHttpResolver) -
 
     @resolver.exception_handler(UniqueCodesError)  # type: ignore[untyped-decorator]
     def handle_domain_error(error: UniqueCodesError) -> Response[str]:
-        for kind, status in _STATUS_BY_ERROR:
-            if isinstance(error, kind):
-                headers = {"Retry-After": str(error.retry_after)} if isinstance(error, UnavailableError) else None
-                if status >= 500:
-                    logger.warning("request not served", extra={"error": error.code, "reason": str(error)})
-                return error_response(status, error.code, str(error), headers)
-        logger.exception("server misconfiguration")
-        return error_response(500, error.code, str(error))
+        status = status_of(error)
+        if status == 500:
+            logger.exception("server misconfiguration")
+        elif status >= 500:
+            logger.warning("request not served", extra={"error": error.code, "reason": str(error)})
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, UnavailableError) else None
+        return error_response(status, error.code, str(error), headers)
 
     @resolver.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def handle_unexpected(error: Exception) -> Response[str]:

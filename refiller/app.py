@@ -5,17 +5,18 @@ A failed refill raises, so Lambda counts the invocation as failed and its on-fai
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from codepool import services
-from codepool.config import PoolConfig
+from codepool.config import PoolConfig, resolve_pool
 from codepool.errors import InvalidRequestError
 from codepool.model import RefillSummary
-from codepool.runtime import ContainerHolder
+from codepool.refilling import refill_pool
+from codepool.runtime import Container, ContainerHolder
 
 logger = Logger(service="unique-codes-refiller")
 metrics = Metrics(namespace="UniqueCodes", service="refiller")
@@ -24,7 +25,7 @@ container = ContainerHolder()
 _MANUAL_FIELDS = {"pool", "target"}
 
 
-def requested_refills(event: dict[str, Any], pools: dict[str, PoolConfig]) -> list[tuple[PoolConfig, int | None]]:
+def requested_refills(event: dict[str, Any], pools: Mapping[str, PoolConfig]) -> list[tuple[PoolConfig, int | None]]:
     """Which pools to refill, and to what target (None: the pool's own)."""
     if event.get("detail-type") == "Scheduled Event" or event.get("source") == "aws.events":
         return [(pool, None) for pool in pools.values()]
@@ -33,7 +34,7 @@ def requested_refills(event: dict[str, Any], pools: dict[str, PoolConfig]) -> li
         raise InvalidRequestError(
             f"expected an EventBridge Scheduled Event or {{'pool': NAME, 'target': N}}; got keys {sorted(event)}"
         )
-    pool = services.resolve_pool(pools, event["pool"]) if isinstance(event["pool"], str) else None
+    pool = resolve_pool(pools, event["pool"]) if isinstance(event["pool"], str) else None
     if pool is None:
         raise InvalidRequestError("'pool' must be a string")
     target = event.get("target")
@@ -43,14 +44,12 @@ def requested_refills(event: dict[str, Any], pools: dict[str, PoolConfig]) -> li
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    runtime = container.get()
-    refills = requested_refills(event, runtime.pools)
+    refills = requested_refills(event, container.pools)
 
-    async def refill_all() -> list[RefillSummary]:
-        repository = await runtime.repository()
-        return [await services.refill_pool(repository, pool, target) for pool, target in refills]
+    async def refill_all(runtime: Container) -> list[RefillSummary]:
+        return [await refill_pool(runtime.repository, pool, target) for pool, target in refills]
 
-    summaries = runtime.run(refill_all())
+    summaries = container.run(refill_all)
     for summary in summaries:
         logger.info("refilled pool", extra=summary.to_json())
         metrics.add_dimension(name="pool", value=summary.pool)

@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from benchmarks.contenders import created
 from codepool.config import DEFAULT_POOL, Settings
-from codepool.dynamodb import open_client
+from codepool.dynamodb.client import open_client
+from codepool.dynamodb.keys import code_key
 from codepool.formats import CodeFormat
 from codepool.model import utc_timestamp
 
@@ -41,7 +42,7 @@ class OnDemandIssuer:
             code = fmt.generate()
             key = fmt.canonical(code)
             record = {"code": code, "pool": pool, "issuedAt": utc_timestamp(time.time())}
-            item = {"pk": {"S": f"CODE#{key}"}, "sk": {"S": "CODE"}, **{k: {"S": v} for k, v in record.items()}}
+            item = {**code_key(key), **{k: {"S": v} for k, v in record.items()}}
             try:
                 await self._client.put_item(TableName=self._table, Item=item, ConditionExpression=CODE_NEVER_ISSUED)
             except ClientError as exc:

@@ -1,12 +1,11 @@
 """Our claim with boto3: a prefetched window of pool slots, each claimed with the same `TransactWriteItems`.
 
-Deliberately free of `codepool.dynamodb` (importing it imports aioboto3): the key layout below mirrors
-`codepool.dynamodb.keys`, and the conditions mirror `codepool.dynamodb.repository`.
+Deliberately free of aioboto3: it uses `codepool.dynamodb.keys` (plain Python) for the item layout, and
+conditions that mirror `codepool.dynamodb.repository`.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -19,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from benchmarks.contenders import created
 from codepool.config import PoolConfig, Settings, load_pools
+from codepool.dynamodb.keys import code_key, slot_key, slot_partition
 from codepool.model import utc_timestamp
 from issuer.requests import parse_issue_body
 
@@ -31,10 +31,7 @@ CODE_NEVER_ISSUED = "attribute_not_exists(pk)"
 class SyncIssuer:
     def __init__(self, settings: Settings, pools: dict[str, PoolConfig]) -> None:
         self.pools = pools
-        credentials = {}
-        if settings.endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
-            credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        session = boto3.session.Session(region_name=settings.region, **credentials)
+        session = boto3.session.Session(region_name=settings.region, **settings.local_credentials())
         config = Config(
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
@@ -51,8 +48,8 @@ class SyncIssuer:
                 self._prefetch(pool)
             key, code, shard = self._window.popleft()
             record = {"code": code, "pool": pool.name, "issuedAt": utc_timestamp(time.time())}
-            slot = {"pk": {"S": f"POOL#{pool.name}#{shard}"}, "sk": {"S": key}}
-            item = {"pk": {"S": f"CODE#{key}"}, "sk": {"S": "CODE"}, **{k: {"S": v} for k, v in record.items()}}
+            slot = slot_key(pool.name, shard, key)
+            item = {**code_key(key), **{k: {"S": v} for k, v in record.items()}}
             actions: Any = [
                 {"Delete": {"TableName": self._table, "Key": slot, "ConditionExpression": SLOT_STILL_AVAILABLE}},
                 {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": CODE_NEVER_ISSUED}},
@@ -72,7 +69,7 @@ class SyncIssuer:
         secrets.SystemRandom().shuffle(shards)
         for shard in shards:
             start = pool.format.canonical(pool.format.generate())
-            values = {":pk": {"S": f"POOL#{pool.name}#{shard}"}, ":start": {"S": start}}
+            values = {":pk": {"S": slot_partition(pool.name, shard)}, ":start": {"S": start}}
             for condition in ("pk = :pk AND sk >= :start", "pk = :pk AND sk < :start"):
                 response = self._client.query(
                     TableName=self._table,

@@ -1,7 +1,5 @@
-"""The DynamoDB adapter of the storage port."""
+"""The DynamoDB adapter of the storage port.
 
-from codepool.dynamodb.client import open_client
-from codepool.dynamodb.repository import DynamoDBRepository
-from codepool.dynamodb.schema import create_table, table_definition
-
-__all__ = ["DynamoDBRepository", "create_table", "open_client", "table_definition"]
+`keys` (the item layout) is plain Python and cheap to import; `client` and `repository` import aioboto3, so
+import them by name where they are needed: `from codepool.dynamodb.repository import DynamoDBRepository`.
+"""

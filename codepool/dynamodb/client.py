@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -13,8 +12,6 @@ from codepool.config import Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-
-LOCAL_ACCESS_KEY = "local"
 
 
 def client_config(settings: Settings) -> AioConfig:
@@ -31,13 +28,20 @@ def client_config(settings: Settings) -> AioConfig:
 
 async def open_client(settings: Settings, stack: AsyncExitStack) -> DynamoDBClient:
     """A client that lives as long as `stack`; on Lambda that is the container's lifetime."""
-    session = aioboto3.Session(region_name=settings.region)
-    if settings.endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        # Local engines accept any credentials; without some, botocore would probe the instance metadata
-        # service and stall for seconds.
-        session = aioboto3.Session(
-            aws_access_key_id=LOCAL_ACCESS_KEY, aws_secret_access_key=LOCAL_ACCESS_KEY, region_name=settings.region
-        )
+    return await open_client_in(session_for(settings), settings, stack)
+
+
+def session_for(settings: Settings) -> aioboto3.Session:
+    credentials = settings.local_credentials()
+    return aioboto3.Session(
+        region_name=settings.region,
+        aws_access_key_id=credentials.get("aws_access_key_id"),
+        aws_secret_access_key=credentials.get("aws_secret_access_key"),
+    )
+
+
+async def open_client_in(session: aioboto3.Session, settings: Settings, stack: AsyncExitStack) -> DynamoDBClient:
+    """A client of an existing session (many clients of one session share the loaded service model)."""
     client: DynamoDBClient = await stack.enter_async_context(
         session.client("dynamodb", endpoint_url=settings.endpoint_url, config=client_config(settings))
     )

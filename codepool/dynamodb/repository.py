@@ -1,11 +1,7 @@
 """`CodeRepository` on DynamoDB, through one long-lived aiobotocore client (data model A, see README).
 
-Items of the single table:
-
-    pk                      sk            what
-    POOL#<pool>#<shard>     <code key>    an available code (a "slot"); blind overwrites are harmless
-    CODE#<code key>         CODE          an issued code and its metadata; its existence means "issued"
-    IDEMPOTENCY#<key>       IDEMPOTENCY   the response of an Idempotency-Key request, expiring by TTL
+The items and their keys are drawn in `codepool.dynamodb.keys`. Every method sends its requests one after
+another: how many run at once is the caller's choice (the refill service owns that number).
 """
 
 from __future__ import annotations
@@ -14,20 +10,20 @@ import asyncio
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from codepool.dynamodb.errors import store_errors
 from codepool.dynamodb.keys import (
-    CODE_PREFIX,
     PARTITION_KEY,
     SORT_KEY,
     TTL_ATTRIBUTE,
     code_key,
+    code_of_record,
     idempotency_key,
+    is_code_record,
     slot_key,
     slot_partition,
 )
@@ -45,7 +41,6 @@ BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 2.0
 
 Item = dict[str, Any]
-T = TypeVar("T")
 
 # The slot must still exist: whoever deletes it first owns the code, and a concurrent claimer of the same
 # slot has its whole transaction cancelled instead of issuing the code a second time.
@@ -58,10 +53,9 @@ IDEMPOTENCY_KEY_FREE = "attribute_not_exists(pk) OR #expires < :now"
 
 
 class DynamoDBRepository:
-    def __init__(self, client: DynamoDBClient, table_name: str, *, refill_concurrency: int = 8) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
-        self._refill_concurrency = refill_concurrency
 
     async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
         partition = {":pk": {"S": slot_partition(pool, shard)}, ":start": {"S": start}}
@@ -143,15 +137,13 @@ class DynamoDBRepository:
         keys: list[Item] = [code_key(c.key) for c in candidates]
         if check_available:
             keys += [slot_key(pool, c.shard, c.key) for c in candidates]
-        chunks = [keys[i : i + BATCH_GET_SIZE] for i in range(0, len(keys), BATCH_GET_SIZE)]
-        found = await _bounded_gather([partial(self._existing, chunk) for chunk in chunks], self._refill_concurrency)
         issued: set[str] = set()
         available: set[str] = set()
-        for items in found:
-            for item in items:
+        for start in range(0, len(keys), BATCH_GET_SIZE):
+            for item in await self._existing(keys[start : start + BATCH_GET_SIZE]):
                 partition, sort = item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]
-                if partition.startswith(CODE_PREFIX):
-                    issued.add(partition.removeprefix(CODE_PREFIX))
+                if is_code_record(partition):
+                    issued.add(code_of_record(partition))
                 else:
                     available.add(sort)
         return issued, available
@@ -170,12 +162,14 @@ class DynamoDBRepository:
         raise RefillError("BatchGetItem kept returning UnprocessedKeys", written=0)
 
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
-        chunks = [candidates[i : i + BATCH_WRITE_SIZE] for i in range(0, len(candidates), BATCH_WRITE_SIZE)]
-        reports = await _bounded_gather(
-            [partial(self._write_slots, pool, chunk) for chunk in chunks], self._refill_concurrency
-        )
         total = WriteReport()
-        for report in reports:
+        for start in range(0, len(candidates), BATCH_WRITE_SIZE):
+            try:
+                report = await self._write_slots(pool, candidates[start : start + BATCH_WRITE_SIZE])
+            except RefillError as exc:
+                raise RefillError(
+                    "BatchWriteItem kept returning UnprocessedItems", total.written + exc.written
+                ) from exc
             total.written += report.written
             total.requests += report.requests
             total.unprocessed_retries += report.unprocessed_retries
@@ -219,9 +213,7 @@ class DynamoDBRepository:
         request = {self._table: {"Keys": [code_key(key) for key in unique], "ConsistentRead": True}}
         with store_errors("BatchGetItem"):
             response = await self._client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-        by_key = {
-            item[PARTITION_KEY]["S"].removeprefix(CODE_PREFIX): item for item in response["Responses"][self._table]
-        }
+        by_key = {code_of_record(item[PARTITION_KEY]["S"]): item for item in response["Responses"][self._table]}
         for key in unique:
             if key in by_key:
                 return _record_from_item(by_key[key])
@@ -305,13 +297,3 @@ _JITTER = secrets.SystemRandom()
 async def _backoff(attempt: int) -> None:
     # Full jitter: concurrent refills that were throttled together do not retry together.
     await asyncio.sleep(_JITTER.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
-
-
-async def _bounded_gather(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job: Callable[[], Awaitable[T]]) -> T:
-        async with semaphore:
-            return await job()
-
-    return list(await asyncio.gather(*(run(job) for job in jobs)))

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from codepool.local.engines import PROJECT_ROOT, EngineMissingError, dynamodb_local_dir, java_executable
+from localdev.engines import EngineMissingError, dynamodb_local_dir, java_executable
+from localdev.paths import PROJECT_ROOT
 
 CONTENDERS = ("ours", "on_demand", "naive", "sync")
 QUICK_BUDGET_SECONDS = 120  # the run itself aims at under a minute; the margin is for a noisy machine

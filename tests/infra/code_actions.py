@@ -18,8 +18,6 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY_MODULE = REPO_ROOT / "codepool" / "dynamodb" / "repository.py"
 REPOSITORY_CLASS = "DynamoDBRepository"
-# Tools that run outside Lambda (engines for tests and `serve`); no handler imports them.
-OUTSIDE_LAMBDA = ("codepool/local/", "codepool/cli")
 
 TRANSACTION_ITEM_ACTIONS = {
     "Put": "dynamodb:PutItem",
@@ -102,8 +100,6 @@ def _definitions() -> dict[str, list[Definition]]:
     definitions: dict[str, list[Definition]] = {}
     for package in ("codepool", "issuer", "refiller"):
         for path in sorted((REPO_ROOT / package).rglob("*.py")):
-            if path.relative_to(REPO_ROOT).as_posix().startswith(OUTSIDE_LAMBDA):
-                continue
             for function in _functions(ast.parse(path.read_text(encoding="utf-8"))):
                 definitions.setdefault(function.name, []).append((path, function))
     return definitions

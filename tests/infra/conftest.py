@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from codepool.dynamodb.schema import TEMPLATE_PATH, load_template
+from localdev.paths import TEMPLATE_PATH
+from localdev.schema import load_template
 
 
 @pytest.fixture(scope="session")

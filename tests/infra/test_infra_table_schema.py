@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from codepool.dynamodb import keys, schema
+from codepool.dynamodb import keys
 from codepool.errors import ConfigError
+from localdev import schema
 
 
 def test_key_names_match_the_template(template: dict[str, Any]) -> None:

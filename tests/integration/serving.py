@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from codepool.local.engines import free_port
+from localdev.engines import free_port
 
 STARTUP_SECONDS = 120
 
@@ -39,7 +39,7 @@ def serving(engine: str, pools_toml: str, folder: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "POOLS_FILE"))}
     # No scheduled refill during a test: the tests count what is available.
-    command = [sys.executable, "-m", "codepool.cli", "serve", "--port", str(port), "--engine", engine,
+    command = [sys.executable, "-m", "localdev", "serve", "--port", str(port), "--engine", engine,
                "--pools-file", str(pools), "--refill-interval", "3600"]  # fmt: skip
     log_path = folder / "serve.log"
     # A file, not a pipe: an unread pipe fills up and blocks the server's logging.

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from codepool.cli import main
 from codepool.config import Settings
+from localdev.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import base64
 import copy
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import issuer.app
 import refiller.app
 from codepool.config import Settings
-from tests.conftest import EVENTS
-
-Event = dict[str, Any]
-
-
-def load_event(name: str) -> Event:
-    event: Event = json.loads((EVENTS / name).read_text())
-    return event
-
-
-def rest(method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None) -> Event:
-    event = load_event("apigateway-aws-proxy.json")
-    event.update(httpMethod=method, path=path, resource=path, body=body)
-    event["headers"] = {**event["headers"], **(headers or {})}
-    return event
-
-
-def call(event: Event) -> tuple[int, dict[str, str], Any]:
-    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
-    headers = dict(response.get("headers") or {})
-    for name, values in (response.get("multiValueHeaders") or {}).items():
-        headers[name] = values[0]
-    body = json.loads(response["body"]) if response.get("body") else None
-    return response["statusCode"], headers, body
+from codepool.runtime import Container
+from tests.support.events import Event, call, load_event, rest
+from tests.support.tables import issued_records
 
 
 @pytest.fixture
@@ -50,11 +27,11 @@ def lambda_env(table: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", str(table.endpoint_url))
     monkeypatch.setenv("TABLE_NAME", table.table_name)
     monkeypatch.setenv("POOLS_FILE", str(pools))
-    issuer.app.container.reset()
-    refiller.app.container.reset()
+    issuer.app.container.close()
+    refiller.app.container.close()
     yield table
-    issuer.app.container.reset()
-    refiller.app.container.reset()
+    issuer.app.container.close()
+    refiller.app.container.close()
 
 
 @pytest.fixture
@@ -65,20 +42,10 @@ def filled(lambda_env: Settings) -> Settings:
 
 
 def issued_count() -> int:
-    runtime = issuer.app.container.get()
+    async def count(runtime: Container) -> int:
+        return len(await issued_records(runtime.client, runtime.settings.table_name))
 
-    async def count() -> int:
-        repository = await runtime.repository()
-        client = repository._client
-        page = await client.scan(
-            TableName=runtime.settings.table_name,
-            Select="COUNT",
-            FilterExpression="begins_with(pk, :code)",
-            ExpressionAttributeValues={":code": {"S": "CODE#"}},
-        )
-        return page["Count"]
-
-    return runtime.run(count())
+    return issuer.app.container.run(count)
 
 
 def test_console_rest_v1_test_event_returns_a_code(filled: Settings) -> None:

@@ -7,14 +7,19 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-from codepool import services
-from codepool.candidates import CandidatePrefetcher
+from codepool.components import Components
 from codepool.config import PoolConfig, Settings
-from codepool.dynamodb import DynamoDBRepository, create_table, open_client
+from codepool.dynamodb.client import open_client
+from codepool.dynamodb.repository import DynamoDBRepository
 from codepool.errors import IdempotencyMismatchError, PoolEmptyError, StoreUnavailableError
 from codepool.formats import CodeFormat
-from codepool.model import Candidate, IssuedCode, IssueRequest
+from codepool.issuing import issue_codes
+from codepool.model import Candidate, IssuedCode, IssueRequest, shard_of
+from codepool.queries import available_count, lookup_code
+from codepool.refilling import refill_pool
 from codepool.repository import IdempotencyRecord
+from codepool.runtime import Container
+from localdev.schema import create_table
 
 POOL = PoolConfig(name="p", format=CodeFormat(alphabet="unambiguous", length=8), target=100, low_watermark=10)
 POOLS = {POOL.name: POOL}
@@ -22,7 +27,12 @@ POOLS = {POOL.name: POOL}
 
 def candidate(code: str) -> Candidate:
     key = POOL.format.canonical(code)
-    return Candidate(key=key, code=code, shard=services.shard_of(key, POOL.shards))
+    return Candidate(key=key, code=code, shard=shard_of(key, POOL.shards))
+
+
+@pytest.fixture
+def repository(container: Container) -> DynamoDBRepository:
+    return container.repository
 
 
 def record(code: str) -> IssuedCode:
@@ -38,9 +48,9 @@ async def test_create_table_is_idempotent(table: Settings) -> None:
 
 
 async def test_refill_then_count_and_find_candidates(repository: DynamoDBRepository) -> None:
-    summary = await services.refill_pool(repository, POOL, 100)
+    summary = await refill_pool(repository, POOL, 100)
     assert summary.written == 100
-    assert await services.available_count(repository, POOL) == 100
+    assert await available_count(repository, POOL) == 100
     found = []
     for shard in range(POOL.shards):
         found += await repository.find_candidates(POOL.name, shard, POOL.format.generate(), 1000)
@@ -89,46 +99,39 @@ async def test_idempotency_record_is_written_with_the_claim(repository: DynamoDB
 
 
 async def test_issue_service_end_to_end(repository: DynamoDBRepository) -> None:
-    await services.refill_pool(repository, POOL, 60)
-    prefetcher = CandidatePrefetcher(repository)
+    await refill_pool(repository, POOL, 60)
+    components = Components.over(repository, POOLS)
     request = IssueRequest(pool=POOL.name, count=3, used_by="alice", reference="r", description="d")
-    first = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", request_id="q")
-    again = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k")
+    first = await issue_codes(components, request, idempotency_key="k", request_id="q")
+    again = await issue_codes(components, request, idempotency_key="k")
     assert again.replayed
     assert again.codes == first.codes
     with pytest.raises(IdempotencyMismatchError):
-        await services.issue_codes(repository, prefetcher, POOLS, IssueRequest(pool=POOL.name), idempotency_key="k")
+        await issue_codes(components, IssueRequest(pool=POOL.name), idempotency_key="k")
     for code in first.codes:
-        stored = await services.lookup_code(repository, code.code.lower())
+        stored = await lookup_code(repository, code.code.lower())
         assert stored == code
         assert stored.metadata == {"usedBy": "alice", "reference": "r", "description": "d"}
-    assert await services.available_count(repository, POOL) == 57
+    assert await available_count(repository, POOL) == 57
 
 
 async def test_draining_the_pool_ends_in_pool_empty(repository: DynamoDBRepository) -> None:
-    await services.refill_pool(repository, POOL, 30)
-    prefetcher = CandidatePrefetcher(repository)
-    codes = [
-        (await services.issue_codes(repository, prefetcher, POOLS, IssueRequest(pool=POOL.name))).codes[0].code
-        for _ in range(30)
-    ]
+    await refill_pool(repository, POOL, 30)
+    components = Components.over(repository, POOLS)
+    codes = [(await issue_codes(components, IssueRequest(pool=POOL.name))).codes[0].code for _ in range(30)]
     assert len(set(codes)) == 30
     with pytest.raises(PoolEmptyError):
-        await services.issue_codes(repository, prefetcher, POOLS, IssueRequest(pool=POOL.name))
+        await issue_codes(components, IssueRequest(pool=POOL.name))
 
 
 async def test_small_keyspace_refill_reaches_its_target_without_reissuing(repository: DynamoDBRepository) -> None:
     tiny = PoolConfig(name="tiny", format=CodeFormat(alphabet="numeric", length=3), target=400, low_watermark=0)
     pools = {"tiny": tiny}
-    await services.refill_pool(repository, tiny)
-    issued = (
-        await services.issue_codes(
-            repository, CandidatePrefetcher(repository), pools, IssueRequest(pool="tiny", count=25)
-        )
-    ).codes
-    summary = await services.refill_pool(repository, tiny)
+    await refill_pool(repository, tiny)
+    issued = (await issue_codes(Components.over(repository, pools), IssueRequest(pool="tiny", count=25))).codes
+    summary = await refill_pool(repository, tiny)
     assert summary.written == 25
-    assert await services.available_count(repository, tiny) == 400
+    assert await available_count(repository, tiny) == 400
     available = set()
     for shard in range(tiny.shards):
         available |= {c.key for c in await repository.find_candidates("tiny", shard, "000", 1000)}

@@ -9,8 +9,8 @@ import pytest
 
 import issuer.app
 import refiller.app
-from codepool.local.engines import DynamoDBLocal, EngineMissingError
-from tests.conftest import make_table
+from localdev.engines import DynamoDBLocal, EngineMissingError
+from tests.support.tables import make_table
 
 
 def own_engine_with_handlers(
@@ -25,11 +25,11 @@ def own_engine_with_handlers(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("POOLS_FILE", raising=False)
-    issuer.app.container.reset()
-    refiller.app.container.reset()
+    issuer.app.container.close()
+    refiller.app.container.close()
     try:
         yield engine
     finally:
-        issuer.app.container.reset()
-        refiller.app.container.reset()
+        issuer.app.container.close()
+        refiller.app.container.close()
         engine.stop()

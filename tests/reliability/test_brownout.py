@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +11,11 @@ import pytest
 
 import issuer.app
 import refiller.app
-from codepool.local.engines import DynamoDBLocal
-from tests.conftest import EVENTS
+from codepool.runtime import Container
+from localdev.engines import DynamoDBLocal
 from tests.reliability.own_engine import own_engine_with_handlers
+from tests.support.events import call, rest
+from tests.support.tables import issued_records
 
 BOUND_SECONDS = 5.0
 """One DynamoDB call's worst case: 2 attempts of (0.5 s connect + 0.5 s read), plus the SDK's jittered backoff
@@ -29,13 +30,8 @@ def frozen_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoDBLocal]:
     yield from own_engine_with_handlers(monkeypatch, TIMEOUTS)
 
 
-def post(body: str, key: str) -> tuple[int, dict[str, Any], Any]:
-    event = json.loads((EVENTS / "apigateway-aws-proxy.json").read_text())
-    event.update(path="/codes", body=body)
-    event["headers"]["Idempotency-Key"] = key
-    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
-    headers = {name: values[0] for name, values in response["multiValueHeaders"].items()}
-    return response["statusCode"], headers, json.loads(response["body"])
+def post(body: str, key: str) -> tuple[int, dict[str, str], Any]:
+    return call(rest("POST", "/codes", body, {"Idempotency-Key": key}))
 
 
 def test_brownout_gives_bounded_503s_and_retries_with_the_same_key_lose_nothing(
@@ -83,16 +79,10 @@ def test_brownout_gives_bounded_503s_and_retries_with_the_same_key_lose_nothing(
 
     codes = list(returned.values())
     assert len(set(codes)) == len(codes)
-    runtime = issuer.app.container.get()
 
-    async def recorded_codes() -> set[str]:
-        client = (await runtime.repository())._client
-        page = await client.scan(
-            TableName=runtime.settings.table_name,
-            FilterExpression="begins_with(pk, :c)",
-            ExpressionAttributeValues={":c": {"S": "CODE#"}},
-        )
-        return {item["code"]["S"] for item in page["Items"]}
+    async def recorded_codes(runtime: Container) -> set[str]:
+        records = await issued_records(runtime.client, runtime.settings.table_name)
+        return {item["code"]["S"] for item in records.values()}
 
     # Every returned code is recorded, and every recorded code was returned to someone: none orphaned.
-    assert runtime.run(recorded_codes()) == set(codes)
+    assert issuer.app.container.run(recorded_codes) == set(codes)

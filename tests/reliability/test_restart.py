@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import issuer.app
 import refiller.app
-from codepool.local.engines import DynamoDBLocal
-from tests.conftest import EVENTS
+from localdev.engines import DynamoDBLocal
 from tests.reliability.own_engine import own_engine_with_handlers
+from tests.support.events import call, rest
 
 TIMEOUTS = {"DYNAMODB_CONNECT_TIMEOUT": "0.5", "DYNAMODB_READ_TIMEOUT": "1", "DYNAMODB_MAX_ATTEMPTS": "2"}
 
@@ -24,11 +22,8 @@ def restartable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dyn
 
 
 def post(key: str) -> tuple[int, Any]:
-    event = json.loads((EVENTS / "apigateway-aws-proxy.json").read_text())
-    event.update(path="/codes", body='{"reference": "restart"}')
-    event["headers"]["Idempotency-Key"] = key
-    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
-    return response["statusCode"], json.loads(response["body"])
+    status, _, body = call(rest("POST", "/codes", '{"reference": "restart"}', {"Idempotency-Key": key}))
+    return status, body
 
 
 def test_codes_survive_a_restart_and_none_is_issued_twice(restartable: DynamoDBLocal) -> None:
@@ -50,8 +45,6 @@ def test_codes_survive_a_restart_and_none_is_issued_twice(restartable: DynamoDBL
     codes = list(returned.values())
     assert len(set(codes)) == len(codes) == 21
     for code in codes:
-        event = json.loads((EVENTS / "apigateway-aws-proxy.json").read_text())
-        event.update(httpMethod="GET", path=f"/codes/{code}", body=None)
-        found = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
-        assert found["statusCode"] == 200
-        assert json.loads(found["body"])["reference"] == "restart"
+        status, _, found = call(rest("GET", f"/codes/{code}"))
+        assert status == 200
+        assert found["reference"] == "restart"

@@ -4,8 +4,7 @@ import asyncio
 
 import pytest
 
-from codepool import services
-from codepool.candidates import CandidatePrefetcher
+from codepool.components import Components
 from codepool.config import PoolConfig
 from codepool.errors import (
     IdempotencyMismatchError,
@@ -15,8 +14,11 @@ from codepool.errors import (
     RefillError,
 )
 from codepool.formats import CodeFormat
-from codepool.model import Candidate, IssueRequest
-from tests.unit.fakes import InMemoryRepository
+from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes
+from codepool.model import Candidate, IssueRequest, shard_of
+from codepool.queries import lookup_code
+from codepool.refilling import refill_pool
+from tests.support.fakes import InMemoryRepository
 
 POOL = PoolConfig(name="vouchers", format=CodeFormat(alphabet="unambiguous", length=8), target=200, low_watermark=20)
 POOLS = {POOL.name: POOL}
@@ -24,26 +26,26 @@ POOLS = {POOL.name: POOL}
 
 async def filled(target: int = 200) -> InMemoryRepository:
     repository = InMemoryRepository()
-    await services.refill_pool(repository, POOL, target)
+    await refill_pool(repository, POOL, target)
     return repository
 
 
 async def test_refill_tops_the_pool_up_to_its_target_with_well_formed_codes() -> None:
     repository = InMemoryRepository()
-    summary = await services.refill_pool(repository, POOL)
+    summary = await refill_pool(repository, POOL)
     assert summary.written == 200
     keys = repository.available_keys(POOL.name)
     assert len(keys) == 200
     assert all(POOL.format.matches(code) for slots in repository.slots.values() for code in slots.values())
-    again = await services.refill_pool(repository, POOL)
+    again = await refill_pool(repository, POOL)
     assert (again.available_before, again.written) == (200, 0)
 
 
 async def test_issue_claims_a_code_and_records_its_metadata() -> None:
     repository = await filled()
-    prefetcher = CandidatePrefetcher(repository)
+    components = Components.over(repository, POOLS)
     request = IssueRequest(pool=POOL.name, used_by="alice", reference="order-1", description="welcome")
-    result = await services.issue_codes(repository, prefetcher, POOLS, request, request_id="r-1")
+    result = await issue_codes(components, request, request_id="r-1")
     (code,) = result.codes
     assert POOL.format.matches(code.code)
     record = repository.issued[POOL.format.canonical(code.code)]
@@ -54,18 +56,16 @@ async def test_issue_claims_a_code_and_records_its_metadata() -> None:
 
 async def test_hot_path_averages_about_one_request_per_code() -> None:
     repository = await filled(1000)
-    prefetcher = CandidatePrefetcher(repository)
+    components = Components.over(repository, POOLS)
     repository.requests = 0
     for _ in range(500):
-        await services.issue_codes(repository, prefetcher, POOLS, IssueRequest(pool=POOL.name))
+        await issue_codes(components, IssueRequest(pool=POOL.name))
     assert repository.requests / 500 <= 1.05
 
 
 async def test_count_claims_several_distinct_codes_at_once() -> None:
     repository = await filled()
-    result = await services.issue_codes(
-        repository, CandidatePrefetcher(repository), POOLS, IssueRequest(pool=POOL.name, count=25)
-    )
+    result = await issue_codes(Components.over(repository, POOLS), IssueRequest(pool=POOL.name, count=25))
     assert len({code.code for code in result.codes}) == 25
     assert len(repository.issued) == 25
 
@@ -78,13 +78,10 @@ async def test_two_claimers_racing_for_one_code_exactly_one_wins() -> None:
     single_shard = PoolConfig(name=POOL.name, format=POOL.format, target=1, low_watermark=0, shards=1)
     pools = {POOL.name: single_shard}
     results = await asyncio.gather(
-        *(
-            services.issue_codes(repository, CandidatePrefetcher(repository), pools, IssueRequest(pool=POOL.name))
-            for _ in range(2)
-        ),
+        *(issue_codes(Components.over(repository, pools), IssueRequest(pool=POOL.name)) for _ in range(2)),
         return_exceptions=True,
     )
-    winners = [r for r in results if isinstance(r, services.IssueResult)]
+    winners = [r for r in results if isinstance(r, IssueResult)]
     losers = [r for r in results if isinstance(r, PoolEmptyError)]
     assert len(winners) == 1
     assert len(losers) == 1
@@ -95,10 +92,10 @@ async def test_many_claimers_never_get_the_same_code() -> None:
     repository = await filled(300)
 
     async def claimer() -> list[str]:
-        prefetcher = CandidatePrefetcher(repository)
+        components = Components.over(repository, POOLS)
         codes = []
         for _ in range(10):
-            result = await services.issue_codes(repository, prefetcher, POOLS, IssueRequest(pool=POOL.name))
+            result = await issue_codes(components, IssueRequest(pool=POOL.name))
             codes.append(result.codes[0].code)
         return codes
 
@@ -109,48 +106,44 @@ async def test_many_claimers_never_get_the_same_code() -> None:
 
 async def test_a_slot_for_an_already_issued_code_is_deleted_not_issued_again() -> None:
     repository = await filled(1)
-    first = await services.issue_codes(repository, CandidatePrefetcher(repository), POOLS, IssueRequest(pool=POOL.name))
+    first = await issue_codes(Components.over(repository, POOLS), IssueRequest(pool=POOL.name))
     code = first.codes[0].code
     key = POOL.format.canonical(code)
     # A refill that checked "not issued" just before the claim re-adds the code's slot.
-    stale = Candidate(key=key, code=code, shard=services.shard_of(key, POOL.shards))
+    stale = Candidate(key=key, code=code, shard=shard_of(key, POOL.shards))
     await repository.add_available(POOL.name, [stale])
     with pytest.raises(PoolEmptyError):
-        await services.issue_codes(repository, CandidatePrefetcher(repository), POOLS, IssueRequest(pool=POOL.name))
+        await issue_codes(Components.over(repository, POOLS), IssueRequest(pool=POOL.name))
     assert repository.available_keys(POOL.name) == set()
     assert len(repository.issued) == 1
 
 
 async def test_empty_pool_is_reported_not_waited_on() -> None:
     with pytest.raises(PoolEmptyError) as raised:
-        await services.issue_codes(
-            InMemoryRepository(), CandidatePrefetcher(InMemoryRepository()), POOLS, IssueRequest(pool=POOL.name)
-        )
+        await issue_codes(Components.over(InMemoryRepository(), POOLS), IssueRequest(pool=POOL.name))
     assert raised.value.retry_after > 0
 
 
 async def test_same_idempotency_key_and_body_returns_the_same_codes() -> None:
     repository = await filled()
-    prefetcher = CandidatePrefetcher(repository)
+    components = Components.over(repository, POOLS)
     request = IssueRequest(pool=POOL.name, count=2, used_by="bob")
-    first = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k")
-    second = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k")
+    first = await issue_codes(components, request, idempotency_key="k")
+    second = await issue_codes(components, request, idempotency_key="k")
     assert second.replayed
     assert not first.replayed
     assert second.codes == first.codes
     assert len(repository.issued) == 2
     with pytest.raises(IdempotencyMismatchError):
-        await services.issue_codes(
-            repository, prefetcher, POOLS, IssueRequest(pool=POOL.name, count=2, used_by="eve"), idempotency_key="k"
-        )
+        await issue_codes(components, IssueRequest(pool=POOL.name, count=2, used_by="eve"), idempotency_key="k")
     assert len(repository.issued) == 2
 
 
 async def test_replay_still_works_once_the_pool_is_empty() -> None:
     repository = await filled(1)
     request = IssueRequest(pool=POOL.name)
-    first = await services.issue_codes(repository, CandidatePrefetcher(repository), POOLS, request, idempotency_key="k")
-    again = await services.issue_codes(repository, CandidatePrefetcher(repository), POOLS, request, idempotency_key="k")
+    first = await issue_codes(Components.over(repository, POOLS), request, idempotency_key="k")
+    again = await issue_codes(Components.over(repository, POOLS), request, idempotency_key="k")
     assert again.replayed
     assert again.codes == first.codes
 
@@ -158,12 +151,10 @@ async def test_replay_still_works_once_the_pool_is_empty() -> None:
 async def test_expired_idempotency_key_can_be_used_again() -> None:
     repository = await filled()
     request = IssueRequest(pool=POOL.name)
-    prefetcher = CandidatePrefetcher(repository)
-    first = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", clock=lambda: 1000)
-    later = 1000 + services.IDEMPOTENCY_TTL_SECONDS + 1
-    second = await services.issue_codes(
-        repository, prefetcher, POOLS, request, idempotency_key="k", clock=lambda: later
-    )
+    components = Components.over(repository, POOLS)
+    first = await issue_codes(components, request, idempotency_key="k", clock=lambda: 1000)
+    later = 1000 + IDEMPOTENCY_TTL_SECONDS + 1
+    second = await issue_codes(components, request, idempotency_key="k", clock=lambda: later)
     assert not second.replayed
     assert second.codes != first.codes
 
@@ -184,7 +175,7 @@ async def test_invalid_requests_write_nothing(request_: IssueRequest, key: str |
     repository = await filled()
     repository.requests = 0
     with pytest.raises(error):
-        await services.issue_codes(repository, CandidatePrefetcher(repository), POOLS, request_, idempotency_key=key)
+        await issue_codes(Components.over(repository, POOLS), request_, idempotency_key=key)
     assert repository.requests == 0
     assert not repository.issued
 
@@ -192,41 +183,35 @@ async def test_invalid_requests_write_nothing(request_: IssueRequest, key: str |
 async def test_refill_never_writes_an_issued_code_and_gives_up_on_an_exhausted_keyspace() -> None:
     tiny = PoolConfig(name="tiny", format=CodeFormat(alphabet="numeric", length=2), target=50, low_watermark=0)
     repository = InMemoryRepository()
-    await services.refill_pool(repository, tiny, 50)
-    pools = {"tiny": tiny}
-    prefetcher = CandidatePrefetcher(repository)
-    issued = [
-        (await services.issue_codes(repository, prefetcher, pools, IssueRequest(pool="tiny"))).codes[0].code
-        for _ in range(50)
-    ]
-    summary = await services.refill_pool(repository, tiny, 50)
+    await refill_pool(repository, tiny, 50)
+    components = Components.over(repository, {"tiny": tiny})
+    issued = [(await issue_codes(components, IssueRequest(pool="tiny"))).codes[0].code for _ in range(50)]
+    summary = await refill_pool(repository, tiny, 50)
     assert summary.written == 50
     assert not {tiny.format.canonical(c) for c in issued} & repository.available_keys("tiny")
-    await services.issue_codes(repository, prefetcher, pools, IssueRequest(pool="tiny", count=25))
+    await issue_codes(components, IssueRequest(pool="tiny", count=25))
     with pytest.raises(RefillError, match="exhausted"):
-        await services.refill_pool(repository, tiny, 50)
+        await refill_pool(repository, tiny, 50)
 
 
 async def test_lookup_accepts_typed_variants() -> None:
     repository = await filled()
-    result = await services.issue_codes(
-        repository, CandidatePrefetcher(repository), POOLS, IssueRequest(pool=POOL.name)
-    )
+    result = await issue_codes(Components.over(repository, POOLS), IssueRequest(pool=POOL.name))
     code = result.codes[0].code
     typed = f" {code[:4].lower()}-{code[4:].lower()} "
-    assert (await services.lookup_code(repository, typed)).code == code
+    assert (await lookup_code(repository, typed)).code == code
     with pytest.raises(InvalidRequestError):
-        await services.lookup_code(repository, " - ")
+        await lookup_code(repository, " - ")
 
 
 async def test_idempotency_keys_are_scoped_per_authenticated_caller() -> None:
     repository = await filled()
-    prefetcher = CandidatePrefetcher(repository)
+    components = Components.over(repository, POOLS)
     request = IssueRequest(pool=POOL.name)
-    alice = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="alice")
-    mallory = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="mallory")
+    alice = await issue_codes(components, request, idempotency_key="k", caller="alice")
+    mallory = await issue_codes(components, request, idempotency_key="k", caller="mallory")
     assert not mallory.replayed
     assert mallory.codes != alice.codes
-    again = await services.issue_codes(repository, prefetcher, POOLS, request, idempotency_key="k", caller="alice")
+    again = await issue_codes(components, request, idempotency_key="k", caller="alice")
     assert again.replayed
     assert again.codes == alice.codes

@@ -13,12 +13,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, suppress
 from typing import Any
 
-from codepool import services
-from codepool.candidates import CandidatePrefetcher
-from codepool.config import PoolConfig, Settings, load_pools
-from codepool.dynamodb import DynamoDBRepository, create_table, open_client
+from codepool.config import PoolConfig, Settings, load_pools, resolve_pool
+from codepool.dynamodb.client import open_client
 from codepool.errors import UniqueCodesError
+from codepool.issuing import issue_codes
 from codepool.model import IssueRequest, RefillSummary
+from codepool.queries import lookup_code, pool_stats
+from codepool.refilling import refill_pool
+from codepool.runtime import Container
+from localdev.schema import create_table
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -43,10 +46,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-async def _repository(settings: Settings, stack: AsyncExitStack) -> DynamoDBRepository:
-    return DynamoDBRepository(await open_client(settings, stack), settings.table_name)
-
-
 def _print_json(document: Any) -> None:
     print(json.dumps(document, indent=2))
 
@@ -64,11 +63,10 @@ async def refill_command(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     pools = load_pools(settings.pools_file)
-    chosen = [services.resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
+    chosen = [resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
     summaries: list[RefillSummary] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    async with AsyncExitStack() as stack:
-        repository = await _repository(settings, stack)
+    async with Container.open(settings, pools) as container:
         with Progress(*columns, disable=args.quiet or not sys.stderr.isatty(), console=None) as progress:
             for pool in chosen:
                 task = progress.add_task(f"refill {pool.name}", total=None)
@@ -76,14 +74,12 @@ async def refill_command(args: argparse.Namespace) -> int:
                 def report(written: int, need: int, task: Any = task) -> None:
                     progress.update(task, completed=written, total=need)
 
-                summaries.append(await services.refill_pool(repository, pool, args.target, on_progress=report))
+                summaries.append(await refill_pool(container.repository, pool, args.target, on_progress=report))
     _print_json({"refilled": [summary.to_json() for summary in summaries]})
     return 0
 
 
 async def issue_command(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    pools = load_pools(settings.pools_file)
     request = IssueRequest(
         pool=args.pool,
         count=args.count,
@@ -91,44 +87,38 @@ async def issue_command(args: argparse.Namespace) -> int:
         reference=args.reference,
         description=args.description,
     )
-    async with AsyncExitStack() as stack:
-        repository = await _repository(settings, stack)
-        result = await services.issue_codes(
-            repository, CandidatePrefetcher(repository), pools, request, idempotency_key=args.idempotency_key
-        )
+    async with Container.open(_settings(args)) as container:
+        result = await issue_codes(container.components, request, idempotency_key=args.idempotency_key)
     codes = [code.to_json() for code in result.codes]
     _print_json(codes[0] if args.count == 1 else {"codes": codes})
     return 0
 
 
 async def lookup_command(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    async with AsyncExitStack() as stack:
-        found = await services.lookup_code(await _repository(settings, stack), args.code)
+    async with Container.open(_settings(args)) as container:
+        found = await lookup_code(container.repository, args.code)
     _print_json(found.to_json())
     return 0
 
 
 async def stats_command(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    pools = load_pools(settings.pools_file)
-    chosen: list[PoolConfig] = [services.resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
-    async with AsyncExitStack() as stack:
-        repository = await _repository(settings, stack)
-        stats = [await services.pool_stats(repository, pool) for pool in chosen]
+    async with Container.open(_settings(args)) as container:
+        pools = container.pools
+        chosen: list[PoolConfig] = [resolve_pool(pools, args.pool)] if args.pool else list(pools.values())
+        stats = [await pool_stats(container.repository, pool) for pool in chosen]
     _print_json({"pools": [s.to_json() for s in stats]})
     return 0
 
 
 def serve(args: argparse.Namespace) -> int:
-    from codepool.local.engines import (
+    from localdev.engines import (
         DynamoDBLocal,
         EngineMissingError,
         MotoServer,
         dynamodb_local_dir,
         java_executable,
     )
-    from codepool.local.server import LocalApi
+    from localdev.server import LocalApi
 
     settings = _settings(args)
     load_pools(settings.pools_file)  # fail before starting anything if the pools file is wrong

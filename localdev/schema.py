@@ -1,8 +1,8 @@
 """The table's definition, read from the `CodesTable` resource of `infra/template.yaml`.
 
 The template is the one source of truth for the table: AWS gets it from `sam deploy`, local engines from
-`create_table` here (`unique-codes create-table`, the tests). Only tools call this module, never the Lambda
-runtime, so PyYAML (a dev dependency) is imported on first use and the deployed artifact does not need it.
+`create_table` here (`unique-codes create-table`, the tests, the benchmarks). Only tools call this module,
+never the Lambda runtime, so PyYAML (a dev dependency) is imported on first use.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from codepool.errors import ConfigError
+from localdev.paths import TEMPLATE_PATH
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 TABLE_RESOURCE = "CodesTable"
 
 # The parts of the template's table that define its shape; the rest (PITR, deletion protection, SSE) only

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from codepool.errors import error_body
+from issuer.http import error_body
 
 logger = logging.getLogger("unique_codes.serve")
 
@@ -42,7 +42,7 @@ def _start_container() -> None:
     import issuer.app  # the "init phase": imports before the first request
 
     # Lambda freezes a container and never closes its client; a local one closes it on the way out.
-    atexit.register(issuer.app.container.reset)
+    atexit.register(issuer.app.container.close)
 
 
 def _invoke_issuer(event: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +172,7 @@ class LocalApi:
             self._workers.shutdown(wait=True, cancel_futures=True)
             self.server.server_close()
             with self._refill_lock:
-                self._refiller_container.reset()
+                self._refiller_container.close()
 
     def shutdown(self) -> None:
         self._stopping.set()

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from codepool.errors import UniqueCodesError
+from localdev.paths import TOOLS_DIR
 
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_DIR = PROJECT_ROOT / "tools"
 STARTUP_TIMEOUT_SECONDS = 60.0
 
 

@@ -1,1 +1,0 @@
-"""Local engines and the local API server behind `unique-codes serve`."""
