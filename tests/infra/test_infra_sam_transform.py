@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cfn_eval import parameter_values, resolve
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
@@ -90,3 +91,30 @@ def test_api_invokes_the_snapstart_alias(cloudformation: dict[str, Any]) -> None
     assert issuer["SnapStart"] == {"ApplyOn": "PublishedVersions"}
     (integration,) = _of_type(cloudformation, "AWS::ApiGatewayV2::Integration").values()
     assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_name}
+
+
+def test_route_scopes_survive_the_transform(cloudformation: dict[str, Any]) -> None:
+    """The scope parameters and conditions reach CloudFormation, and each route's scopes follow its parameter."""
+    wiring = {
+        "POST /codes": "IssueScope",
+        "POST /": "IssueScope",
+        "GET /codes/{code}": "ReadCodesScope",
+        "GET /pools": "ReadPoolsScope",
+        "GET /pools/{pool}": "ReadPoolsScope",
+    }
+    assert set(wiring.values()) <= set(cloudformation["Parameters"])
+    values = {"IssueScope": "codes/issue", "ReadCodesScope": "codes/read", "ReadPoolsScope": "pools/read"}
+    parameters = parameter_values(
+        cloudformation, AuthType="JWT", JwtIssuer="https://issuer.example", JwtAudience="client-1", **values
+    )
+    for route in _of_type(cloudformation, "AWS::ApiGatewayV2::Route").values():
+        properties = resolve(cloudformation, route["Properties"], parameters)
+        parameter = wiring.get(properties["RouteKey"])
+        assert properties.get("AuthorizationScopes") == ([values[parameter]] if parameter else None)
+
+
+def test_issuer_environment_merges_the_globals(cloudformation: dict[str, Any]) -> None:
+    """SAM merges the function's own variables (the request budget) with the Globals' (the table)."""
+    variables = cloudformation["Resources"]["IssuerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["TABLE_NAME"] == {"Ref": "CodesTable"}
+    assert variables["REQUEST_BUDGET_SECONDS"] == {"Ref": "RequestBudgetSeconds"}

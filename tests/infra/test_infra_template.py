@@ -9,9 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfn_eval import parameter_values, resolve
 from code_actions import REPO_ROOT
 
 FUNCTIONS = ("IssuerFunction", "RefillerFunction")
+# Which scope parameter each route requires with AuthType=JWT (None: any accepted token). Every route the
+# template declares must be listed, so a new route cannot ship without a decision.
+ROUTE_SCOPES = {
+    "POST /codes": "IssueScope",
+    "POST /": "IssueScope",
+    "GET /codes/{code}": "ReadCodesScope",
+    "GET /pools": "ReadPoolsScope",
+    "GET /pools/{pool}": "ReadPoolsScope",
+    "GET /openapi.json": None,
+}
+SCOPE_PARAMETERS = {"IssueScope", "ReadCodesScope", "ReadPoolsScope"}
+JWT_SETTINGS = {"AuthType": "JWT", "JwtIssuer": "https://issuer.example", "JwtAudience": "client-1"}
 
 
 def _function_setting(template: dict[str, Any], function: str, name: str) -> Any:
@@ -77,10 +90,80 @@ def test_each_function_logs_to_a_log_group_with_retention(
 
 def test_environment_names_are_the_ones_the_code_reads(template: dict[str, Any]) -> None:
     config_source = (REPO_ROOT / "codepool" / "config.py").read_text(encoding="utf-8")
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    variables = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     assert variables["TABLE_NAME"] == {"Ref": "CodesTable"}
+    for function in FUNCTIONS:
+        variables |= template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
     for name in variables:
         assert f'"{name}"' in config_source, f"the template sets {name}, which codepool/config.py never reads"
+
+
+def test_issuer_timeout_backs_up_the_request_budget(template: dict[str, Any]) -> None:
+    """The per-request deadline ends a brown-out as our 503; the function timeout is only the backstop, above
+    the largest budget, and below the HTTP API's integration timeout so callers get the function's answer."""
+    from codepool.deadline import DEFAULT_REQUEST_BUDGET_SECONDS, RESPONSE_MARGIN_SECONDS
+
+    issuer = template["Resources"]["IssuerFunction"]["Properties"]
+    budget = template["Parameters"]["RequestBudgetSeconds"]
+    assert issuer["Environment"]["Variables"]["REQUEST_BUDGET_SECONDS"] == {"Ref": "RequestBudgetSeconds"}
+    assert budget["Default"] == DEFAULT_REQUEST_BUDGET_SECONDS
+    assert 1 <= budget["MinValue"] <= budget["Default"] <= budget["MaxValue"]
+    assert budget["MaxValue"] + RESPONSE_MARGIN_SECONDS < issuer["Timeout"]
+    integration_timeout = template["Resources"]["HttpApiIntegration"]["Properties"]["TimeoutInMillis"]
+    assert issuer["Timeout"] * 1000 < integration_timeout <= 30_000
+
+
+def test_scope_parameters_default_to_no_scope(template: dict[str, Any]) -> None:
+    for name in SCOPE_PARAMETERS:
+        parameter = template["Parameters"][name]
+        assert (parameter["Type"], parameter["Default"]) == ("String", ""), name
+        pattern = parameter["AllowedPattern"]
+        for scope in ("", "unique-codes/issue", "https://api.example.com/codes.read"):
+            assert re.fullmatch(pattern, scope), f"{name} refuses {scope!r}"
+        for scope in ("two scopes", 'say"what'):
+            assert not re.fullmatch(pattern, scope), f"{name} accepts {scope!r}"
+
+
+def _routes(template: dict[str, Any], **values: Any) -> dict[str, dict[str, Any]]:
+    """Route key -> the route's properties as CloudFormation deploys them with these parameter values."""
+    parameters = parameter_values(template, **values)
+    return {
+        r["Properties"]["RouteKey"]: resolve(template, r["Properties"], parameters)
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Route"
+    }
+
+
+def test_every_route_has_a_scope_decision(template: dict[str, Any]) -> None:
+    assert set(_routes(template)) == set(ROUTE_SCOPES)
+    assert {p for p in ROUTE_SCOPES.values() if p} == SCOPE_PARAMETERS
+
+
+def test_with_jwt_each_route_requires_the_scope_of_its_parameter(template: dict[str, Any]) -> None:
+    scopes = {name: f"unique-codes/{name}" for name in SCOPE_PARAMETERS}
+    routes = _routes(template, **JWT_SETTINGS, **scopes)
+    for route, parameter in ROUTE_SCOPES.items():
+        assert routes[route]["AuthorizationType"] == "JWT"
+        expected = [scopes[parameter]] if parameter else None
+        assert routes[route].get("AuthorizationScopes") == expected, route
+
+
+@pytest.mark.parametrize("set_scope", sorted(SCOPE_PARAMETERS))
+def test_an_empty_scope_parameter_requires_no_scope(template: dict[str, Any], set_scope: str) -> None:
+    routes = _routes(template, **JWT_SETTINGS, **{set_scope: "unique-codes/only"})
+    for route, parameter in ROUTE_SCOPES.items():
+        expected = ["unique-codes/only"] if parameter == set_scope else None
+        assert routes[route].get("AuthorizationScopes") == expected, route
+
+
+def test_scopes_never_apply_to_iam_routes(template: dict[str, Any]) -> None:
+    """API Gateway takes AuthorizationScopes on JWT routes only; with AWS_IAM, per-route access is the callers'
+    execute-api:Invoke policy (infra/README.md)."""
+    routes = _routes(template, AuthType="IAM", **dict.fromkeys(SCOPE_PARAMETERS, "unique-codes/x"))
+    for route, properties in routes.items():
+        assert properties["AuthorizationType"] == "AWS_IAM"
+        assert "AuthorizationScopes" not in properties, route
+        assert "AuthorizerId" not in properties, route
 
 
 def test_table_is_durable_and_encrypted(resources: dict[str, Any]) -> None:
@@ -156,6 +239,32 @@ def test_pool_alarm_watches_the_metric_the_refiller_emits(resources: dict[str, A
     assert 'add_dimension(name="pool"' in source
     assert alarm["Threshold"] == {"Ref": "DefaultPoolLowWatermark"}
     assert alarm["ComparisonOperator"] == "LessThanThreshold"
+
+
+def test_one_alarm_covers_every_pools_low_watermark(resources: dict[str, Any]) -> None:
+    """The refiller reports how many pools started a run below their own low watermark, on every run, with the
+    `service` dimension only; a period with no report is breaching (a refiller that stopped is trouble too)."""
+    alarm = resources["PoolsLowAlarm"]["Properties"]
+    source = _metric_source("refiller.app")
+    declared = re.findall(r'Metrics\(namespace="([^"]+)", service="([^"]+)"\)', source)
+    assert declared
+    # A metric nobody emits would keep the alarm breaching (missing data) forever.
+    assert f'"{alarm["MetricName"]}"' in source, f"refiller/app.py never emits {alarm['MetricName']}"
+    assert alarm["MetricName"] == "PoolsBelowLowWatermark"
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert (alarm["Namespace"], dimensions.get("service")) in declared
+    assert dimensions == {"service": "refiller"}
+    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert alarm["Period"] == {"Ref": "PoolAlarmPeriodSeconds"}
+    assert alarm["EvaluationPeriods"] == 1
+    assert alarm["TreatMissingData"] == "breaching"
+    assert "stopped" in alarm["AlarmDescription"]
+    for actions in ("AlarmActions", "OKActions"):
+        assert alarm[actions] == resources["DefaultPoolLowAlarm"]["Properties"][actions]
 
 
 def test_pool_alarm_default_threshold_is_the_default_pools_low_watermark(template: dict[str, Any]) -> None:
