@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codepool.deadline import DEFAULT_REFILL_BUDGET_SECONDS, DEFAULT_REQUEST_BUDGET_SECONDS
 from codepool.errors import ConfigError, PoolNotFoundError
 from codepool.formats import CodeFormat
 
@@ -167,6 +168,10 @@ class Settings:
     connect_timeout: float = 1.0
     read_timeout: float = 3.0
     max_attempts: int = 4
+    request_budget: float = DEFAULT_REQUEST_BUDGET_SECONDS
+    """Seconds one API request may spend, every DynamoDB call and retry included (`codepool.deadline`)."""
+    refill_budget: float = DEFAULT_REFILL_BUDGET_SECONDS
+    """Seconds one refiller run may spend; on Lambda its remaining time usually decides first."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -181,12 +186,16 @@ class Settings:
             ("connect_timeout", "DYNAMODB_CONNECT_TIMEOUT", float),
             ("read_timeout", "DYNAMODB_READ_TIMEOUT", float),
             ("max_attempts", "DYNAMODB_MAX_ATTEMPTS", int),
+            ("request_budget", "REQUEST_BUDGET_SECONDS", float),
+            ("refill_budget", "REFILL_BUDGET_SECONDS", float),
         ):
             if env.get(key):
                 try:
                     values[name] = kind(env[key])
                 except ValueError as exc:
                     raise ConfigError(f"{key} must be a number, got {env[key]!r}") from exc
+                if not values[name] > 0 or values[name] != values[name] or values[name] == float("inf"):
+                    raise ConfigError(f"{key} must be a positive finite number, got {env[key]!r}")
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 

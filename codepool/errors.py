@@ -11,7 +11,8 @@ UniqueCodesError
 └── UnavailableError             retry later (carries retry_after seconds)                 -> 503
     ├── PoolEmptyError           the pool has no code left to claim
     ├── ClaimContentionError     every bounded claim attempt lost a race
-    └── StoreUnavailableError    DynamoDB did not answer after the SDK's bounded retries
+    └── StoreUnavailableError    DynamoDB failed, throttled or did not answer within the request's deadline
+        └── StoreAccessError     DynamoDB refused our credentials or permissions (an operator must act)
 RefillError                      a refill could not write everything (counts what it did write)
 """
 
@@ -87,6 +88,11 @@ class ClaimContentionError(UnavailableError):
 
 class StoreUnavailableError(UnavailableError):
     code = "store_unavailable"
+
+
+class StoreAccessError(StoreUnavailableError):
+    """Expired or unrecognised credentials, a missing permission: the client can only wait, an operator must act,
+    so it is answered like any other store trouble (503) but logged as an error."""
 
 
 class RefillError(UniqueCodesError):

@@ -29,6 +29,8 @@ SEPARATORS = frozenset(" \t-_.")
 PLACEHOLDER = "#"
 MAX_LENGTH = 64
 MAX_AFFIX_LENGTH = 32
+MAX_CODE_LENGTH = 160
+"""Longest display form (prefix, laid-out body, postfix); it bounds the items a claim writes."""
 CHECK_ALGORITHMS = ("luhn",)
 _AFFIX_PATTERN = re.compile(r"[A-Za-z0-9 \-_.]*")
 _SEPARATOR_PATTERN = re.compile(r"[ \t\-_.]")
@@ -95,12 +97,20 @@ class CodeFormat:
                 )
             if any(c != PLACEHOLDER and c not in SEPARATORS for c in self.pattern):
                 raise ConfigError(f"pattern {self.pattern!r} may only hold '#' and separators ' -_.'")
+        if self.display_length > MAX_CODE_LENGTH:
+            raise ConfigError(f"codes would be {self.display_length} characters long; the most is {MAX_CODE_LENGTH}")
         object.__setattr__(self, "blocklist", tuple(word.upper() for word in self.blocklist if word))
         object.__setattr__(self, "_regex", self._build_regex())
 
     @property
     def body_length(self) -> int:
         return self.length + (1 if self.check else 0)
+
+    @property
+    def display_length(self) -> int:
+        """Characters of every code in display form (they are ASCII, so also its bytes)."""
+        layout = len(self.pattern) if self.pattern is not None else self.body_length
+        return len(self.prefix) + layout + len(self.postfix)
 
     @property
     def case_sensitive(self) -> bool:

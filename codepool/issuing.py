@@ -4,30 +4,54 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from codepool.components import Components
 from codepool.config import PoolConfig, resolve_pool
+from codepool.deadline import Deadline, within
 from codepool.errors import (
     ClaimContentionError,
     IdempotencyMismatchError,
     InvalidRequestError,
+    StoreUnavailableError,
     UnavailableError,
 )
 from codepool.model import (
     MAX_COUNT,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_REQUEST_ID_LENGTH,
     METADATA_LIMITS,
+    Candidate,
     IssuedCode,
     IssueRequest,
     utc_timestamp,
+    utf8_length,
 )
-from codepool.repository import IdempotencyRecord
+from codepool.repository import CodeRepository, IdempotencyRecord
+from codepool.tasks import run_together
 
 MAX_CLAIM_ATTEMPTS = 8
+"""Claim attempts that may lose a race (or meet a stale slot) before the request is answered `claim_contention`."""
+MAX_CLAIM_THROTTLES = 6
+"""Claims the engine may refuse for capacity or a conflicting transaction before the request is a 503."""
+THROTTLE_BACKOFF_BASE_SECONDS = 0.025
+THROTTLE_BACKOFF_CAP_SECONDS = 0.8
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+_JITTER = secrets.SystemRandom()
+"""OS entropy, not `random`'s state, which SnapStart would clone into every restored container."""
+
+
+class ClaimThrottledError(StoreUnavailableError):
+    """The engine kept refusing the claim for capacity (or a conflicting transaction): a 503 `store_unavailable`
+    whose message names the engine's reason; `throttles` feeds the `ClaimThrottles` metric."""
+
+    def __init__(self, pool: str, reason: str, throttles: int) -> None:
+        super().__init__(f"DynamoDB refused {throttles} claims in pool {pool!r} ({reason}); retry", retry_after=1)
+        self.throttles = throttles
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +60,8 @@ class IssueResult:
     replayed: bool = False
     lost_races: int = 0
     """Claim attempts that lost to another claimer (or met a stale slot) before this one succeeded."""
+    throttles: int = 0
+    """Claim attempts the engine refused for capacity or a conflicting transaction (backed off, then retried)."""
 
 
 def scoped_idempotency_key(caller: str | None, key: str) -> str:
@@ -52,11 +78,20 @@ def validate_issue_request(
     if not 1 <= request.count <= MAX_COUNT:
         raise InvalidRequestError(f"count must be between 1 and {MAX_COUNT}, got {request.count}")
     for name, value in request.metadata().items():
-        if len(value) > METADATA_LIMITS[name]:
-            raise InvalidRequestError(f"{name} is longer than {METADATA_LIMITS[name]} characters")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise InvalidRequestError(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        if _utf8_length(name, value) > METADATA_LIMITS[name]:
+            raise InvalidRequestError(f"{name} is longer than {METADATA_LIMITS[name]} bytes of UTF-8")
+    if idempotency_key is not None and not 1 <= _utf8_length("Idempotency-Key", idempotency_key) <= (
+        MAX_IDEMPOTENCY_KEY_LENGTH
+    ):
+        raise InvalidRequestError(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} bytes")
     return resolve_pool(pools, request.pool)
+
+
+def _utf8_length(name: str, value: str) -> int:
+    try:
+        return utf8_length(value)
+    except ValueError as exc:
+        raise InvalidRequestError(f"{name} is {exc}") from None
 
 
 async def issue_codes(
@@ -66,25 +101,30 @@ async def issue_codes(
     request_id: str | None = None,
     idempotency_key: str | None = None,
     caller: str | None = None,
+    deadline: Deadline | None = None,
     clock: Callable[[], float] = time.time,
 ) -> IssueResult:
     """Claim `request.count` codes from the pool in one atomic write, retrying lost races a bounded number of times.
 
     With an idempotency key, the key's record is part of that same write, so a retry either finds the
-    record (and gets the same codes back) or finds nothing claimed at all.
+    record (and gets the same codes back) or finds nothing claimed at all. Every call and every backoff draws
+    from `deadline`: when it runs out the answer is `StoreUnavailableError`, never a late success.
     """
     pool = validate_issue_request(request, components.pools, idempotency_key)
+    if request_id is not None and len(request_id) > MAX_REQUEST_ID_LENGTH:
+        request_id = None
     if idempotency_key is not None:
         idempotency_key = scoped_idempotency_key(caller, idempotency_key)
-    try:
-        return await _claim(components, pool, request, request_id, idempotency_key, clock)
-    except UnavailableError:
-        # An empty or contended pool must not hide that this key was already served.
-        if idempotency_key is not None:
-            previous = await components.repository.get_idempotency(idempotency_key, int(clock()))
-            if previous is not None:
-                return _replay(previous, request)
-        raise
+    async with within(deadline, f"issuing from pool {pool.name!r}"):
+        try:
+            return await _claim(components, pool, request, request_id, idempotency_key, deadline, clock)
+        except UnavailableError:
+            # An empty or contended pool must not hide that this key was already served.
+            if idempotency_key is not None:
+                previous = await components.repository.get_idempotency(idempotency_key, int(clock()))
+                if previous is not None:
+                    return _replay(previous, request)
+            raise
 
 
 async def _claim(
@@ -93,11 +133,13 @@ async def _claim(
     request: IssueRequest,
     request_id: str | None,
     idempotency_key: str | None,
+    deadline: Deadline | None,
     clock: Callable[[], float],
 ) -> IssueResult:
     repository, prefetcher = components.repository, components.prefetcher
     metadata = request.metadata()
-    for attempt in range(MAX_CLAIM_ATTEMPTS):
+    lost_races = throttles = 0
+    while lost_races < MAX_CLAIM_ATTEMPTS:
         candidates = await prefetcher.take(pool, request.count)
         now = clock()
         issued_at = utc_timestamp(now)
@@ -116,11 +158,30 @@ async def _claim(
         outcome = await repository.claim(pool.name, candidates, records, idempotency, int(now))
         prefetcher.settle(pool.name, candidates, outcome)
         if outcome.issued is not None:
-            return IssueResult(codes=outcome.issued, lost_races=attempt)
+            return IssueResult(codes=outcome.issued, lost_races=lost_races, throttles=throttles)
         if outcome.replayed is not None:
             return _replay(outcome.replayed, request)
-        await asyncio.gather(*(repository.remove_slot(pool.name, stale) for stale in outcome.stale))
+        if outcome.lost or outcome.stale:
+            lost_races += 1
+            await _remove_stale_slots(repository, pool, outcome.stale)
+        if outcome.throttled is not None:
+            throttles += 1
+            await _back_off(pool, outcome.throttled, throttles, deadline)
     raise ClaimContentionError(pool.name, MAX_CLAIM_ATTEMPTS)
+
+
+async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:
+    """Delete slots of codes issued already, together (the first failure cancels the rest)."""
+    await run_together(repository.remove_slot(pool.name, candidate) for candidate in stale)
+
+
+async def _back_off(pool: PoolConfig, reason: str, throttles: int, deadline: Deadline | None) -> None:
+    """Full jitter, so throttled containers do not come back together; the candidates stay queued. Gives up
+    with the engine's reason when the attempts or the deadline would run out first."""
+    pause = _JITTER.uniform(0, min(THROTTLE_BACKOFF_CAP_SECONDS, THROTTLE_BACKOFF_BASE_SECONDS * 2**throttles))
+    if throttles >= MAX_CLAIM_THROTTLES or (deadline is not None and not deadline.allows(pause + 0.05)):
+        raise ClaimThrottledError(pool.name, reason, throttles)
+    await asyncio.sleep(pause)
 
 
 def _replay(previous: IdempotencyRecord, request: IssueRequest) -> IssueResult:

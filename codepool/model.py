@@ -13,9 +13,21 @@ MAX_COUNT = 25
 """Most codes one request may claim; they are claimed in one transaction (2 items each, 100 at most)."""
 
 METADATA_LIMITS = {"usedBy": 256, "reference": 256, "description": 1024}
-"""Longest value, in characters, of each metadata field a client may attach to an issued code."""
+"""Longest value, in UTF-8 bytes, of each metadata field a client may attach to an issued code. Bytes, not
+characters, because DynamoDB's item and transaction limits are in bytes (`codepool.dynamodb.sizes`)."""
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+"""Longest Idempotency-Key, in UTF-8 bytes."""
+MAX_REQUEST_ID_LENGTH = 128
+"""Longest API Gateway request id recorded with a code (theirs are 36); a longer one is not recorded."""
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of `text` in UTF-8; a lone surrogate (JSON allows `"\\ud800"`) has no UTF-8 form."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +126,12 @@ class RefillSummary:
     batch_requests: int = 0
     unprocessed_retries: int = 0
     took_ms: float = 0.0
+    rounds: int = 0
+    """Rounds of candidates drawn (a round cut by the deadline included)."""
+    complete: bool = False
+    """The pool reached `target` (`available_before + written >= target`, as far as this refill knows)."""
+    stopped: str | None = None
+    """Why an incomplete refill ended: "deadline" (out of time; the next run goes on) or "error" (it raised)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +145,9 @@ class RefillSummary:
             "batchRequests": self.batch_requests,
             "unprocessedRetries": self.unprocessed_retries,
             "tookMs": round(self.took_ms, 1),
+            "rounds": self.rounds,
+            "complete": self.complete,
+            "stopped": self.stopped,
         }
 
 

@@ -28,14 +28,17 @@ class ClaimOutcome:
 
     - `issued` is set: every candidate was removed from the pool and recorded, in one write;
     - `replayed` is set: the idempotency key was already taken, nothing was written;
-    - otherwise nothing was written, and `lost` (another claimer got there first) and `stale` (the code was
-      already issued; its slot is garbage to delete) say why.
+    - otherwise nothing was written, and `lost` (another claimer got there first), `stale` (the code was
+      already issued; its slot is garbage to delete) and `throttled` (the engine's reason, e.g.
+      `ThrottlingError`, when it refused for capacity or a conflicting transaction, not for the candidates)
+      say why.
     """
 
     issued: list[IssuedCode] | None = None
     replayed: IdempotencyRecord | None = None
     lost: list[Candidate] = field(default_factory=list)
     stale: list[Candidate] = field(default_factory=list)
+    throttled: str | None = None
 
 
 @dataclass(slots=True)

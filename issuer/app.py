@@ -22,11 +22,13 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from codepool.config import resolve_pool
-from codepool.errors import InvalidRequestError, UnavailableError, UniqueCodesError
-from codepool.issuing import IssueResult, issue_codes
-from codepool.queries import lookup_code, pool_stats
+from codepool.deadline import RESPONSE_MARGIN_SECONDS, Deadline, within
+from codepool.errors import InvalidRequestError, StoreAccessError, UnavailableError, UniqueCodesError
+from codepool.issuing import ClaimThrottledError, IssueResult, issue_codes
+from codepool.queries import lookup_code
 from codepool.runtime import Container, ContainerHolder
-from issuer.http import error_body, error_response, json_response, status_of
+from issuer.http import error_body, error_response, json_response, status_of, unavailable_message
+from issuer.identity import caller_identity
 from issuer.openapi import openapi_document
 from issuer.requests import parse_issue_body
 
@@ -42,12 +44,18 @@ def issue() -> Response[str]:
     event = router.current_event
     request = parse_issue_body(_request_body(event))
     idempotency_key = event.headers.get("idempotency-key")
-    caller = _caller(event.raw_event)
+    caller = caller_identity(event.raw_event)
     request_id = _request_id(event.raw_event)
+    deadline = _deadline()
 
     async def claim(runtime: Container) -> IssueResult:
         return await issue_codes(
-            runtime.components, request, request_id=request_id, idempotency_key=idempotency_key, caller=caller
+            runtime.components,
+            request,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+            caller=caller,
+            deadline=deadline,
         )
 
     result = container.run(claim)
@@ -56,6 +64,7 @@ def issue() -> Response[str]:
         metrics.add_dimension(name="pool", value=request.pool)
         metrics.add_metric(name="CodesIssued", unit=MetricUnit.Count, value=len(result.codes))
         metrics.add_metric(name="ClaimRetries", unit=MetricUnit.Count, value=result.lost_races)
+        metrics.add_metric(name="ClaimThrottles", unit=MetricUnit.Count, value=result.throttles)
     codes = [code.to_json() for code in result.codes]
     body = codes[0] if request.count == 1 else {"codes": codes}
     return json_response(201, body, headers)
@@ -64,8 +73,11 @@ def issue() -> Response[str]:
 @router.get("/codes/<code>")
 def lookup(code: str) -> Response[str]:
 
+    deadline = _deadline()
+
     async def find(runtime: Container) -> dict[str, Any]:
-        return (await lookup_code(runtime.repository, code)).to_json()
+        async with within(deadline, "looking up a code"):
+            return (await lookup_code(runtime.repository, code)).to_json()
 
     return json_response(200, container.run(find))
 
@@ -79,9 +91,11 @@ def list_pools() -> Response[str]:
 @router.get("/pools/<name>")
 def show_pool(name: str) -> Response[str]:
     pool = resolve_pool(container.pools, name)
+    deadline = _deadline()
 
     async def stats(runtime: Container) -> dict[str, Any]:
-        return (await pool_stats(runtime.repository, pool)).to_json()
+        async with within(deadline, f"counting pool {pool.name!r}"):
+            return (await runtime.components.stats.get(pool)).to_json()
 
     return json_response(200, {**pool.describe(), **container.run(stats)})
 
@@ -98,18 +112,11 @@ def _request_body(event: BaseProxyEvent) -> str | None:
         raise InvalidRequestError("request body must be UTF-8 JSON") from exc
 
 
-def _caller(event: dict[str, Any]) -> str | None:
-    """Who the authorizer says called: IAM user/role ARN or JWT subject (REST v1 or HTTP API v2 shapes)."""
-    context = event.get("requestContext") or {}
-    authorizer = context.get("authorizer") or {}
-    jwt_claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
-    candidates = [
-        (authorizer.get("iam") or {}).get("userArn"),
-        jwt_claims.get("sub"),
-        authorizer.get("principalId"),
-        (context.get("identity") or {}).get("userArn"),
-    ]
-    return next((str(value) for value in candidates if value), None)
+def _deadline() -> Deadline:
+    """This invocation's deadline: the configured request budget, or less if Lambda has less time left."""
+    context = router.lambda_context
+    remaining = context.get_remaining_time_in_millis() if context is not None else None
+    return Deadline.for_invocation(container.settings.request_budget, remaining, RESPONSE_MARGIN_SECONDS)
 
 
 def _request_id(event: dict[str, Any]) -> str | None:
@@ -126,10 +133,14 @@ def _build_resolver(resolver: APIGatewayRestResolver | APIGatewayHttpResolver) -
         status = status_of(error)
         if status == 500:
             logger.exception("server misconfiguration")
+        elif isinstance(error, StoreAccessError):
+            logger.error("request not served: an operator must act", extra={"error": error.code, "reason": str(error)})
         elif status >= 500:
             logger.warning("request not served", extra={"error": error.code, "reason": str(error)})
+        if isinstance(error, ClaimThrottledError):
+            metrics.add_metric(name="ClaimThrottles", unit=MetricUnit.Count, value=error.throttles)
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, UnavailableError) else None
-        return error_response(status, error.code, str(error), headers)
+        return error_response(status, error.code, unavailable_message(error), headers)
 
     @resolver.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def handle_unexpected(error: Exception) -> Response[str]:

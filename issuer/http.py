@@ -12,6 +12,7 @@ from codepool.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
+    StoreUnavailableError,
     UnavailableError,
     UniqueCodesError,
 )
@@ -34,6 +35,15 @@ def error_body(code: str, message: str) -> dict[str, Any]:
 def status_of(error: UniqueCodesError) -> int:
     """The HTTP status of a domain error; 500 only for one the API never expects (a configuration error)."""
     return next((status for kind, status in STATUS_BY_ERROR if isinstance(error, kind)), 500)
+
+
+def unavailable_message(error: UniqueCodesError) -> str:
+    """The error's message; for store trouble, also what a client should do about it."""
+    if isinstance(error, StoreUnavailableError):
+        # A write can commit after the SDK gave up waiting for its answer: only a retry with the same key is
+        # sure to get that code back instead of a second one.
+        return f"{error}. Retry after Retry-After seconds with the same Idempotency-Key (send one if you did not)."
+    return str(error)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:

@@ -34,7 +34,7 @@ def openapi_document() -> dict[str, Any]:
             "pool": {"type": "string", "default": "default", "description": "name of a configured pool"},
             "count": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
             **{
-                name: {**schema, "description": f"stored with the code (at most {schema['maxLength']} chars)"}
+                name: {**schema, "description": f"stored with the code (at most {schema['maxLength']} bytes of UTF-8)"}
                 for name, schema in metadata.items()
             },
         },
@@ -58,7 +58,10 @@ def openapi_document() -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
-                "description": "a retry with the same key and body returns the same codes; another body is 422",
+                "description": (
+                    f"at most {MAX_IDEMPOTENCY_KEY_LENGTH} bytes; a retry with the same key and body returns the "
+                    "same codes; another body is 422"
+                ),
             }
         ],
         "requestBody": {

@@ -17,11 +17,12 @@ def parse_issue_body(body: str | None) -> IssueRequest:
     """`None`, `""`, `"{}"` and `"null"` all mean: one code from the default pool."""
     if body is None or not body.strip():
         return IssueRequest()
-    if len(body.encode()) > MAX_BODY_BYTES:
+    if len(body.encode("utf-8", errors="surrogatepass")) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
         document: Any = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError also covers integers past Python's digit limit (`{"count": 111...1}`, 4,301 digits or more).
         raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
     if document is None:
         return IssueRequest()

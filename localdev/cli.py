@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 from codepool.config import PoolConfig, Settings, load_pools, resolve_pool
+from codepool.deadline import Deadline
 from codepool.dynamodb.client import open_client
 from codepool.errors import UniqueCodesError
 from codepool.issuing import issue_codes
@@ -88,7 +89,10 @@ async def issue_command(args: argparse.Namespace) -> int:
         description=args.description,
     )
     async with Container.open(_settings(args)) as container:
-        result = await issue_codes(container.components, request, idempotency_key=args.idempotency_key)
+        deadline = Deadline.after(container.settings.request_budget)
+        result = await issue_codes(
+            container.components, request, idempotency_key=args.idempotency_key, deadline=deadline
+        )
     codes = [code.to_json() for code in result.codes]
     _print_json(codes[0] if args.count == 1 else {"codes": codes})
     return 0

@@ -102,9 +102,20 @@ def rest_event(method: str, target: str, headers: dict[str, str], body: bytes, s
     }
 
 
-def local_context(function_name: str) -> LambdaContext:
-    """A Lambda context object with the attributes handlers and Powertools read."""
-    context = LambdaContext()
+class _LocalContext(LambdaContext):
+    """Powertools' context type, with a real clock: Lambda's remaining time is what handlers size deadlines by."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._ends_at = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return max(0, int((self._ends_at - time.monotonic()) * 1000))
+
+
+def local_context(function_name: str, timeout_seconds: float = 28.0) -> LambdaContext:
+    """A Lambda context object with the attributes handlers and Powertools read; the timeouts default to the
+    issuer's in infra/template.yaml."""
+    context = _LocalContext(timeout_seconds)
     context._function_name = function_name
     context._function_version = "$LATEST"
     context._invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
@@ -159,7 +170,9 @@ class LocalApi:
     def refill(self) -> dict[str, Any]:
         # One refiller "container" at a time, as its reserved concurrency of 1 on AWS.
         with self._refill_lock:
-            result: dict[str, Any] = self._refiller(scheduled_event(), local_context("unique-codes-refiller"))
+            result: dict[str, Any] = self._refiller(
+                scheduled_event(), local_context("unique-codes-refiller", timeout_seconds=300.0)
+            )
             return result
 
     def serve_forever(self) -> None:

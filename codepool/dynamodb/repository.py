@@ -7,15 +7,16 @@ another: how many run at once is the caller's choice (the refill service owns th
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import uuid
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from codepool.dynamodb.errors import store_errors
+from codepool.dynamodb.errors import error_code, store_errors
+from codepool.dynamodb.items import idempotency_from_item, idempotency_item, record_from_item, record_item, slot_item
 from codepool.dynamodb.keys import (
     PARTITION_KEY,
     SORT_KEY,
@@ -27,7 +28,7 @@ from codepool.dynamodb.keys import (
     slot_key,
     slot_partition,
 )
-from codepool.errors import RefillError
+from codepool.errors import RefillError, StoreUnavailableError
 from codepool.model import Candidate, IssuedCode
 from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
 
@@ -37,10 +38,20 @@ if TYPE_CHECKING:
 BATCH_WRITE_SIZE = 25
 BATCH_GET_SIZE = 100
 MAX_BATCH_ATTEMPTS = 10
+"""Rounds of a refill's batch call while DynamoDB leaves part of it unprocessed."""
+MAX_LOOKUP_ATTEMPTS = 4
+"""The same for a look-up, which a client waits on (its deadline bounds it too)."""
+MAX_CONFLICT_ATTEMPTS = 4
+"""Attempts of one call that meets an item held by another transaction (botocore does not retry those)."""
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 2.0
+CONFLICT_CODES = frozenset({"TransactionConflictException"})
+"""What botocore does not retry and we do; `TransactionInProgressException` it retries as throttling."""
+CLAIM_THROTTLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict"})
+"""Cancellation reasons that say nothing about the candidates: the same claim may succeed a moment later."""
 
 Item = dict[str, Any]
+T = TypeVar("T")
 
 # The slot must still exist: whoever deletes it first owns the code, and a concurrent claimer of the same
 # slot has its whole transaction cancelled instead of issuing the code a second time.
@@ -65,14 +76,16 @@ class DynamoDBRepository:
         return found
 
     async def _query_slots(self, shard: int, condition: str, values: Item, limit: int) -> list[Candidate]:
-        with store_errors("Query"):
-            response = await self._client.query(
+        response = await _send(
+            "Query",
+            lambda: self._client.query(
                 TableName=self._table,
                 KeyConditionExpression=condition,
                 ExpressionAttributeValues=values,
                 ProjectionExpression="sk, code",
                 Limit=limit,
-            )
+            ),
+        )
         return [Candidate(key=item[SORT_KEY]["S"], code=item["code"]["S"], shard=shard) for item in response["Items"]]
 
     async def claim(
@@ -98,7 +111,7 @@ class DynamoDBRepository:
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": _record_item(candidate.key, record),
+                        "Item": record_item(candidate.key, record),
                         "ConditionExpression": CODE_NEVER_ISSUED,
                     }
                 }
@@ -108,7 +121,7 @@ class DynamoDBRepository:
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": _idempotency_item(idempotency),
+                        "Item": idempotency_item(idempotency),
                         "ConditionExpression": IDEMPOTENCY_KEY_FREE,
                         "ExpressionAttributeNames": {"#expires": TTL_ATTRIBUTE},
                         "ExpressionAttributeValues": {":now": {"N": str(now)}},
@@ -116,20 +129,23 @@ class DynamoDBRepository:
                     }
                 }
             )
+        # The token makes the SDK's own retries of this exact write idempotent: a retry after a lost response
+        # succeeds instead of failing on the conditions the first attempt already satisfied.
+        token = uuid.uuid4().hex
         try:
-            with store_errors("TransactWriteItems"):
-                # The token makes the SDK's own retries of this exact write idempotent: a retry after a lost
-                # response succeeds instead of failing on the conditions the first attempt already satisfied.
-                await self._client.transact_write_items(TransactItems=actions, ClientRequestToken=uuid.uuid4().hex)
+            await _send(
+                "TransactWriteItems",
+                lambda: self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token),
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
             return _cancelled_outcome(candidates, exc.response.get("CancellationReasons", []), idempotency)
         return ClaimOutcome(issued=list(records))
 
     async def remove_slot(self, pool: str, candidate: Candidate) -> None:
-        with store_errors("DeleteItem"):
-            await self._client.delete_item(TableName=self._table, Key=slot_key(pool, candidate.shard, candidate.key))
+        key = slot_key(pool, candidate.shard, candidate.key)
+        await _send("DeleteItem", lambda: self._client.delete_item(TableName=self._table, Key=key))
 
     async def existing_among(
         self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
@@ -150,16 +166,23 @@ class DynamoDBRepository:
 
     async def _existing(self, keys: Sequence[Item]) -> list[Item]:
         request: Item = {self._table: {"Keys": list(keys), "ProjectionExpression": "pk, sk"}}
-        existing: list[Item] = []
-        for attempt in range(MAX_BATCH_ATTEMPTS):
-            with store_errors("BatchGetItem"):
-                response = await self._client.batch_get_item(RequestItems=request)
-            existing.extend(response["Responses"][self._table])
+        existing = await self._batch_get(request, MAX_BATCH_ATTEMPTS)
+        if existing is None:
+            raise RefillError("BatchGetItem kept returning UnprocessedKeys", written=0)
+        return existing
+
+    async def _batch_get(self, request: Item, attempts: int) -> list[Item] | None:
+        """Every item `request` asks for, retrying `UnprocessedKeys` (bounded, jittered); None if some stayed
+        unprocessed. A throttled table may answer any part of a batch, or none of it."""
+        found: list[Item] = []
+        for attempt in range(attempts):
+            response = await _send("BatchGetItem", partial(self._client.batch_get_item, RequestItems=request))
+            found.extend(response.get("Responses", {}).get(self._table, []))
             request = dict(response.get("UnprocessedKeys") or {})
             if not request:
-                return existing
+                return found
             await _backoff(attempt)
-        raise RefillError("BatchGetItem kept returning UnprocessedKeys", written=0)
+        return None
 
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
         total = WriteReport()
@@ -176,12 +199,11 @@ class DynamoDBRepository:
         return total
 
     async def _write_slots(self, pool: str, chunk: Sequence[Candidate]) -> WriteReport:
-        puts = [{"PutRequest": {"Item": {**slot_key(pool, c.shard, c.key), "code": {"S": c.code}}}} for c in chunk]
+        puts = [{"PutRequest": {"Item": slot_item(pool, c)}} for c in chunk]
         request: Item = {self._table: puts}
         report = WriteReport()
         for attempt in range(MAX_BATCH_ATTEMPTS):
-            with store_errors("BatchWriteItem"):
-                response = await self._client.batch_write_item(RequestItems=request)
+            response = await _send("BatchWriteItem", partial(self._client.batch_write_item, RequestItems=request))
             report.requests += 1
             request = dict(response.get("UnprocessedItems") or {})
             if not request:
@@ -201,8 +223,7 @@ class DynamoDBRepository:
             "Select": "COUNT",
         }
         while True:
-            with store_errors("Query"):
-                response = await self._client.query(**arguments)
+            response = await _send("Query", lambda: self._client.query(**arguments))
             total += response["Count"]
             if "LastEvaluatedKey" not in response:
                 return total
@@ -210,22 +231,26 @@ class DynamoDBRepository:
 
     async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
         unique = list(dict.fromkeys(keys))
-        request = {self._table: {"Keys": [code_key(key) for key in unique], "ConsistentRead": True}}
-        with store_errors("BatchGetItem"):
-            response = await self._client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-        by_key = {code_of_record(item[PARTITION_KEY]["S"]): item for item in response["Responses"][self._table]}
+        request: Item = {self._table: {"Keys": [code_key(key) for key in unique], "ConsistentRead": True}}
+        found = await self._batch_get(request, MAX_LOOKUP_ATTEMPTS)
+        if found is None:
+            # Answering 404 for a code that may exist would be a lie; the caller can retry.
+            raise StoreUnavailableError("DynamoDB BatchGetItem kept returning UnprocessedKeys (throttled)")
+        by_key = {code_of_record(item[PARTITION_KEY]["S"]): item for item in found}
         for key in unique:
             if key in by_key:
-                return _record_from_item(by_key[key])
+                return record_from_item(by_key[key])
         return None
 
     async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None:
-        with store_errors("GetItem"):
-            response = await self._client.get_item(TableName=self._table, Key=idempotency_key(key), ConsistentRead=True)
+        response = await _send(
+            "GetItem",
+            lambda: self._client.get_item(TableName=self._table, Key=idempotency_key(key), ConsistentRead=True),
+        )
         item = response.get("Item")
         if item is None:
             return None
-        record = _idempotency_from_item(key, item)
+        record = idempotency_from_item(key, item)
         return record if record.expires_at >= now else None
 
 
@@ -238,56 +263,36 @@ def _cancelled_outcome(
     if idempotency is not None and len(codes) == 2 * len(candidates) + 1:
         last = reasons[-1]
         if codes[-1] == "ConditionalCheckFailed" and "Item" in last:
-            outcome.replayed = _idempotency_from_item(idempotency.key, last["Item"])
+            outcome.replayed = idempotency_from_item(idempotency.key, last["Item"])
             return outcome
+    outcome.throttled = next((code for code in codes if code in CLAIM_THROTTLE_REASONS), None)
     for index, candidate in enumerate(candidates):
         slot_reason = codes[2 * index] if 2 * index < len(codes) else "None"
         record_reason = codes[2 * index + 1] if 2 * index + 1 < len(codes) else "None"
         if record_reason == "ConditionalCheckFailed" and slot_reason == "None":
             outcome.stale.append(candidate)
-        elif slot_reason != "None" or record_reason != "None":
+        elif "ConditionalCheckFailed" in (slot_reason, record_reason):
             outcome.lost.append(candidate)
-    if not outcome.lost and not outcome.stale:
+    if not outcome.lost and not outcome.stale and outcome.throttled is None:
         # The engine gave no usable reason (or only for the idempotency record, without its item): treat
         # every candidate as lost so the caller draws fresh ones.
         outcome.lost = list(candidates)
     return outcome
 
 
-def _record_item(key: str, record: IssuedCode) -> Item:
-    item: Item = {
-        **code_key(key),
-        "code": {"S": record.code},
-        "pool": {"S": record.pool},
-        "issuedAt": {"S": record.issued_at},
-    }
-    for name, value in record.metadata.items():
-        item[name] = {"S": value}
-    if record.request_id:
-        item["requestId"] = {"S": record.request_id}
-    return item
-
-
-def _record_from_item(item: Item) -> IssuedCode:
-    return IssuedCode.from_json({name: value["S"] for name, value in item.items() if "S" in value})
-
-
-def _idempotency_item(record: IdempotencyRecord) -> Item:
-    return {
-        **idempotency_key(record.key),
-        "fingerprint": {"S": record.fingerprint},
-        "codes": {"S": json.dumps([code.to_json() for code in record.codes], separators=(",", ":"))},
-        TTL_ATTRIBUTE: {"N": str(record.expires_at)},
-    }
-
-
-def _idempotency_from_item(key: str, item: Item) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        key=key,
-        fingerprint=item["fingerprint"]["S"],
-        codes=[IssuedCode.from_json(code) for code in json.loads(item["codes"]["S"])],
-        expires_at=int(item[TTL_ATTRIBUTE]["N"]),
-    )
+async def _send(operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    """One DynamoDB call with its errors mapped (`store_errors`); a call that met another transaction's item is
+    retried here, bounded and jittered, since botocore's retry modes leave that to the caller."""
+    for attempt in range(MAX_CONFLICT_ATTEMPTS):
+        try:
+            with store_errors(operation):
+                return await call()
+        except StoreUnavailableError as exc:
+            conflicted = isinstance(exc.__cause__, ClientError) and error_code(exc.__cause__) in CONFLICT_CODES
+            if not conflicted or attempt + 1 == MAX_CONFLICT_ATTEMPTS:
+                raise
+        await _backoff(attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 _JITTER = secrets.SystemRandom()

@@ -26,9 +26,13 @@ def rest(method: str, path: str, body: str | None = None, headers: dict[str, str
     return event
 
 
-def call(event: Event) -> tuple[int, dict[str, str], Any]:
+def call(event: Event, context: Any = None) -> tuple[int, dict[str, str], Any]:
     """Invoke `issuer.app.lambda_handler`: status, headers (first value of each), decoded JSON body."""
-    response = issuer.app.lambda_handler(event, None)  # type: ignore[arg-type]
+    return decode(issuer.app.lambda_handler(event, context))
+
+
+def decode(response: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """A proxy integration's response: status, headers (first value of each), decoded JSON body."""
     headers = dict(response.get("headers") or {})
     for name, values in (response.get("multiValueHeaders") or {}).items():
         headers[name] = values[0]

@@ -1,0 +1,27 @@
+"""Concurrent work on a container's long-lived loop: nothing outlives the call that started it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+async def run_together(work: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run `work` concurrently and return the results in order. The first failure cancels the rest (a
+    `TaskGroup`: a sibling left running would wake up during the next invocation) and is raised as itself,
+    not as an exception group, so callers and the API's error mapping see the domain error."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in work]
+    except BaseExceptionGroup as failed:
+        raise first_error(failed) from failed
+    return [task.result() for task in tasks]
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
