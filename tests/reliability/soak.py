@@ -1,0 +1,432 @@
+"""The full fault mix, recorded as a history and checked against the table: `python -m tests.reliability.soak`.
+
+    .venv/bin/python -m tests.reliability.soak --minutes 10 --seed 1      # the documented soak (README "Reliability")
+    .venv/bin/python -m tests.reliability.soak --minutes 1 --processes 8  # a quick look
+
+What runs, all on this machine:
+
+- AWS DynamoDB Local on a `-dbPath` (in /dev/shm when there is one), behind the seeded fault-injecting proxy of
+  `tests.support.fault_proxy`: throttling and capacity errors, cancelled transactions (`ThrottlingError`,
+  `TransactionConflict`), HTML 5xx, connection resets before forwarding, delays past the client's read timeout,
+  and responses dropped after the write committed;
+- claimer processes, each one Lambda container: `issuer.app.lambda_handler` with REST v1 events, with and
+  without `Idempotency-Key`, one to three codes a request, on a pool small enough to drain and refill many
+  times; an indeterminate answer with a key is retried with the same key;
+- two refiller processes calling `refiller.app.lambda_handler` in overlapping loops;
+- a killer that `SIGKILL`s a random claimer every few seconds; its replacement first retries the killed
+  process's in-flight idempotent request with the same key;
+- engine trouble: DynamoDB Local frozen (`SIGSTOP`/`SIGCONT`) and cleanly stopped and restarted on the same
+  `-dbPath` and port (not `SIGKILL`, which can lose the emulator's own acknowledged writes);
+- at the end, with faults off, one more retry of every indeterminate key; then the table is read directly
+  and `tests.reliability.history.check` holds the whole history against it.
+
+Processes come from a fork server that preloads the handlers, so a replacement starts in milliseconds; each
+creates its container (event loop, client) on its first invocation, as on Lambda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from codepool.config import Settings
+from codepool.dynamodb.client import open_client
+from localdev.engines import DynamoDBLocal, free_port
+from tests.reliability.history import (
+    HistoryWriter,
+    Operation,
+    Report,
+    Request,
+    check,
+    classify,
+    read_history,
+    records_from_items,
+)
+from tests.support.fault_proxy import (
+    CancelTransaction,
+    Delay,
+    DropResponse,
+    FaultProxy,
+    Reset,
+    Rule,
+    dynamodb_error,
+    html_error,
+)
+from tests.support.tables import issued_records, make_table
+
+POOL = "soak"
+CLIENT_ENVIRONMENT = {
+    "DYNAMODB_CONNECT_TIMEOUT": "0.5",
+    "DYNAMODB_READ_TIMEOUT": "1",
+    "DYNAMODB_MAX_ATTEMPTS": "3",
+    "REQUEST_BUDGET_SECONDS": "3",
+    "POWERTOOLS_LOG_LEVEL": "CRITICAL",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+KEYED_SHARE = 0.6
+RETRIES_PER_KEY = 3
+
+
+@dataclass
+class SoakConfig:
+    seconds: float = 60.0
+    seed: int = 1
+    processes: int = 16
+    kill_every: tuple[float, float] = (1.0, 4.0)
+    engine_trouble_every: tuple[float, float] = (12.0, 20.0)
+    freeze_seconds: float = 1.5
+    pool_target: int = 300
+    fault_scale: float = 1.0
+    """Multiplies every fault rate (0: no faults)."""
+
+
+@dataclass
+class SoakResult:
+    report: Report
+    kills: int = 0
+    freezes: int = 0
+    restarts: int = 0
+    final_retries: int = 0
+    seconds: float = 0.0
+    fault_counts: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            **self.report.figures(),
+            "valid": self.report.valid,
+            "kills": self.kills,
+            "freezes": self.freezes,
+            "restarts": self.restarts,
+            "final_retries": self.final_retries,
+            "seconds": round(self.seconds, 1),
+            "ops_per_second": round(self.report.invoked / self.seconds, 1) if self.seconds else 0.0,
+            "faults_injected": self.fault_counts,
+            "violations": self.report.violations,
+        }
+
+
+def fault_rules(scale: float) -> list[Rule]:
+    """Per-request fault rates; each rule draws on its own, in this order."""
+    rates: list[tuple[str, Any, float]] = [
+        ("TransactWriteItems", DropResponse(), 0.015),
+        ("TransactWriteItems", CancelTransaction("ThrottlingError"), 0.01),
+        ("TransactWriteItems", CancelTransaction("TransactionConflict"), 0.005),
+        ("TransactWriteItems", dynamodb_error("ThrottlingException"), 0.01),
+        ("TransactWriteItems", html_error(503), 0.005),
+        ("TransactWriteItems", Reset(), 0.005),
+        ("TransactWriteItems", Delay(1.3), 0.003),
+        ("Query", dynamodb_error("ProvisionedThroughputExceededException"), 0.01),
+        ("Query", html_error(500), 0.005),
+        ("Query", Reset(), 0.005),
+        ("GetItem", dynamodb_error("ThrottlingException"), 0.02),
+        ("BatchWriteItem", DropResponse(), 0.01),
+        ("BatchWriteItem", dynamodb_error("ProvisionedThroughputExceededException"), 0.01),
+        ("BatchGetItem", dynamodb_error("ThrottlingException"), 0.01),
+    ]
+    return [Rule(fault, operation=operation, rate=min(1.0, rate * scale)) for operation, fault, rate in rates]
+
+
+# --- child processes --------------------------------------------------------------------------------------------
+
+
+def _configure(environment: dict[str, str], log: str) -> None:
+    """A child's environment; its logs and EMF metrics go to the run's log file, not the terminal."""
+    os.environ.update(environment)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def _issue(request: Request) -> tuple[int, Any]:
+    from issuer.app import lambda_handler
+    from tests.support.events import decode, rest
+
+    headers = {"Idempotency-Key": request.key} if request.key else None
+    status, _, body = decode(lambda_handler(rest("POST", "/codes", json.dumps(request.body()), headers), None))  # type: ignore[arg-type]
+    return status, body
+
+
+def _attempt(writer: HistoryWriter, operation_id: str, request: Request, retry_of: str | None = None) -> str:
+    writer.invoked(operation_id, request, retry_of)
+    try:
+        status, body = _issue(request)
+        outcome, codes, detail = classify(status, body)
+    except Exception as exc:  # the handler itself must not raise; if it does, the op stays indeterminate
+        outcome, codes, detail = "info", [], f"raised {type(exc).__name__}: {exc}"
+    writer.completed(operation_id, outcome, codes, detail)
+    return outcome
+
+
+def claimer_main(name: str, history: str, environment: dict[str, str], until: float, seed: int, retry: str) -> None:
+    """One container: issue until `until`; first retry the in-flight keyed request of a killed predecessor."""
+    _configure(environment, history.replace(".jsonl", ".log"))
+    writer = HistoryWriter(Path(history), name)
+    rng = random.Random(seed)  # the mix of requests, not codes: codes come from `secrets` inside the handler
+    if retry:
+        predecessor = json.loads(retry)
+        request = Request(**predecessor["request"])
+        for attempt in range(RETRIES_PER_KEY):
+            if _attempt(writer, f"{name}-r{attempt}", request, retry_of=predecessor["id"]) != "info":
+                break
+    number = 0
+    while time.time() < until:
+        number += 1
+        operation_id = f"{name}-{number}"
+        keyed = rng.random() < KEYED_SHARE
+        request = Request(
+            tag=f"t-{operation_id}",
+            pool=POOL,
+            count=rng.choice((1, 1, 1, 2, 3)),
+            reference=name,
+            key=f"k-{operation_id}" if keyed else None,
+        )
+        outcome = _attempt(writer, operation_id, request)
+        for attempt in range(RETRIES_PER_KEY if keyed else 0):
+            if outcome != "info" or time.time() >= until:
+                break
+            time.sleep(0.1 * (attempt + 1))
+            outcome = _attempt(writer, f"{operation_id}-r{attempt}", request, retry_of=operation_id)
+    writer.close()
+
+
+def refiller_main(environment: dict[str, str], until: float, seed: int, log: str) -> None:
+    _configure(environment, log)
+    from refiller.app import lambda_handler
+
+    rng = random.Random(seed)
+    while time.time() < until:
+        # A failed refill under injected faults is expected (and logged); the next one goes on.
+        with contextlib.suppress(Exception):
+            lambda_handler({"pool": POOL}, None)  # type: ignore[arg-type]
+        time.sleep(rng.uniform(0.1, 0.6))
+
+
+def final_retry_main(history: str, environment: dict[str, str], pending: str) -> None:
+    """A fresh process: one more retry, with the same key, of every key whose requests all stayed indeterminate."""
+    _configure(environment, history.replace(".jsonl", ".log"))
+    writer = HistoryWriter(Path(history), "final")
+    for index, entry in enumerate(json.loads(pending)):
+        _attempt(writer, f"final-{index}", Request(**entry["request"]), retry_of=entry["id"])
+    writer.close()
+
+
+# --- the coordinator --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _engine(seed: int) -> Iterator[DynamoDBLocal]:
+    shm = Path("/dev/shm")
+    base = tempfile.mkdtemp(prefix="soak-", dir=shm if shm.is_dir() else None)
+    engine = DynamoDBLocal(port=free_port(), db_path=Path(base)).start()
+    try:
+        yield engine
+    finally:
+        engine.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _context() -> ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["issuer.app", "refiller.app", "tests.support.events"])
+    return context
+
+
+def _in_flight(path: Path) -> dict[str, Any] | None:
+    """The last operation of a killed process's history if it never completed and has a key."""
+    operations = read_history([path])
+    if not operations:
+        return None
+    last = operations[-1]
+    if last.outcome != "info" or last.request.key is None:
+        return None
+    return {"id": last.id, "request": asdict(last.request)}
+
+
+def _unresolved_keys(operations: list[Operation]) -> list[dict[str, Any]]:
+    by_key: dict[str, list[Operation]] = {}
+    for operation in operations:
+        if operation.request.key is not None:
+            by_key.setdefault(operation.request.key, []).append(operation)
+    return [
+        {"id": attempts[-1].id, "request": asdict(attempts[-1].request)}
+        for attempts in by_key.values()
+        if all(attempt.outcome == "info" for attempt in attempts)
+    ]
+
+
+def run_soak(config: SoakConfig, workdir: Path) -> SoakResult:
+    started = time.monotonic()
+    rng = random.Random(config.seed)
+    context = _context()
+    histories = workdir / "histories"
+    histories.mkdir(parents=True, exist_ok=True)
+    with _engine(config.seed) as engine, FaultProxy(engine.endpoint_url, seed=config.seed) as proxy:
+        settings = make_table(engine.endpoint_url)
+        pools = workdir / "pools.toml"
+        pools.write_text(
+            f'[pools.{POOL}]\nalphabet = "unambiguous"\nlength = 8\ntarget = {config.pool_target}\n'
+            f"low_watermark = 0\nshards = 4\n"
+        )
+        environment = {
+            **CLIENT_ENVIRONMENT,
+            "AWS_ENDPOINT_URL_DYNAMODB": proxy.url,
+            "TABLE_NAME": settings.table_name,
+            "POOLS_FILE": str(pools),
+        }
+        until = time.time() + config.seconds
+        refillers: list[BaseProcess] = [
+            context.Process(
+                target=refiller_main, args=(environment, until, config.seed + n, str(workdir / f"refiller{n}.log"))
+            )
+            for n in range(2)
+        ]
+        for process in refillers:
+            process.start()
+        time.sleep(1.0)  # a first refill before the claimers start
+        for rule in fault_rules(config.fault_scale):
+            proxy.add(rule)
+
+        claimers: dict[str, tuple[BaseProcess, Path]] = {}
+        serial = 0
+
+        def start_claimer(retry: dict[str, Any] | None = None) -> None:
+            nonlocal serial
+            serial += 1
+            name = f"c{serial}"
+            path = histories / f"{name}.jsonl"
+            process = context.Process(
+                target=claimer_main,
+                args=(
+                    name,
+                    str(path),
+                    environment,
+                    until,
+                    config.seed * 1000 + serial,
+                    json.dumps(retry) if retry else "",
+                ),
+            )
+            process.start()
+            claimers[name] = (process, path)
+
+        for _ in range(config.processes):
+            start_claimer()
+
+        result = SoakResult(report=Report())
+        trouble = threading.Thread(target=_engine_trouble, args=(engine, config, until, rng, result), daemon=True)
+        trouble.start()
+        next_kill = time.time() + rng.uniform(*config.kill_every)
+        while time.time() < until:
+            time.sleep(0.05)
+            if time.time() < next_kill:
+                continue
+            next_kill = time.time() + rng.uniform(*config.kill_every)
+            alive = [name for name, (candidate, _) in claimers.items() if candidate.is_alive()]
+            if not alive:
+                continue
+            victim, path = claimers.pop(rng.choice(alive))
+            victim.kill()
+            victim.join()
+            result.kills += 1
+            start_claimer(_in_flight(path))
+        trouble.join()
+        for claimer, _ in claimers.values():
+            claimer.join(timeout=30)
+        for refiller in refillers:
+            refiller.join(timeout=30)
+
+        result.fault_counts = _fault_counts(proxy)
+        proxy.clear()
+        pending = _unresolved_keys(read_history(sorted(histories.glob("*.jsonl"))))
+        result.final_retries = len(pending)
+        final = context.Process(
+            target=final_retry_main, args=(str(histories / "final.jsonl"), environment, json.dumps(pending))
+        )
+        final.start()
+        final.join()
+
+        operations = read_history(sorted(histories.glob("*.jsonl")))
+        records = records_from_items(asyncio.run(_issued_items(settings)).values())
+        result.report = check(operations, records)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _engine_trouble(
+    engine: DynamoDBLocal, config: SoakConfig, until: float, rng: random.Random, result: SoakResult
+) -> None:
+    """Alternate a freeze and a clean restart on the same -dbPath and port, every so often."""
+    restart = False
+    while True:
+        pause = rng.uniform(*config.engine_trouble_every)
+        if time.time() + pause + config.freeze_seconds + 5 > until:
+            return
+        time.sleep(pause)
+        if restart:
+            engine.stop()
+            engine.start()
+            result.restarts += 1
+        else:
+            engine.freeze()
+            time.sleep(config.freeze_seconds)
+            engine.thaw()
+            result.freezes += 1
+        restart = not restart
+
+
+async def _issued_items(settings: Settings) -> dict[str, dict[str, Any]]:
+    async with AsyncExitStack() as stack:
+        return await issued_records(await open_client(settings, stack), settings.table_name)
+
+
+def _fault_counts(proxy: FaultProxy) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rule in proxy.rules:
+        if rule.fired:
+            label = f"{rule.operation}:{type(rule.fault).__name__}"
+            counts[label] = counts.get(label, 0) + rule.fired
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.reliability.soak", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--processes", type=int, default=64, help="claimer processes (Lambda containers)")
+    parser.add_argument("--pool-target", type=int, default=300)
+    parser.add_argument("--out", type=Path, help="write the summary as JSON here too")
+    args = parser.parse_args(argv)
+    config = SoakConfig(
+        seconds=args.minutes * 60, seed=args.seed, processes=args.processes, pool_target=args.pool_target
+    )
+    with tempfile.TemporaryDirectory(prefix="soak-run-") as workdir:
+        result = run_soak(config, Path(workdir))
+    summary = result.summary()
+    print(result.report.summary())
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps({"config": asdict(config), "result": summary}, indent=2) + "\n")
+    return 0 if result.report.valid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
