@@ -13,7 +13,7 @@ from samtranslator.translator.transform import transform
 from issuer.openapi import openapi_document
 
 
-class NoManagedPolicies(ManagedPolicyLoader):
+class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]  # samtranslator ships no type hints
     """The template attaches no managed policy, so the loader must never be asked (it would call IAM)."""
 
     def __init__(self) -> None:
