@@ -2,6 +2,7 @@
 
 Routes: POST /codes (and POST / for the demo's test event), GET /codes/{code}, GET /pools,
 GET /pools/{pool}, GET /openapi.json. Errors are `{"error": {"code", "message"}}`; see `issuer.openapi`.
+Another method on a known path is `405 method_not_allowed` with `Allow` (`OPTIONS` is `204` with `Allow`).
 """
 
 from __future__ import annotations
@@ -150,9 +151,27 @@ def _build_resolver(resolver: APIGatewayRestResolver | APIGatewayHttpResolver) -
     @resolver.not_found
     def handle_not_found(_: Exception) -> Response[str]:
         event = resolver.current_event
-        return error_response(404, "route_not_found", f"no route {event.http_method} {event.path}")
+        method = event.http_method.upper()
+        supported = _methods_of(resolver, event.path)
+        if not supported:
+            return error_response(404, "route_not_found", f"no route {event.http_method} {event.path}")
+        allow = ", ".join(sorted({*supported, "OPTIONS"}))
+        if method == "OPTIONS":
+            return Response(status_code=204, content_type=None, body="", headers={"Allow": allow})
+        message = f"{event.http_method} is not allowed on {event.path}; allowed: {allow}"
+        return error_response(405, "method_not_allowed", message, {"Allow": allow})
 
     return resolver
+
+
+def _methods_of(resolver: APIGatewayRestResolver | APIGatewayHttpResolver, path: str) -> set[str]:
+    """The methods the routes matching `path` answer; empty when no route matches it with any method.
+
+    Powertools only tells "no route for this method and path" (the not-found handler); the resolver's compiled
+    routes (private, but what its own `_resolve` matches against) tell whether the path is known at all.
+    """
+    routes = resolver._static_routes + resolver._dynamic_routes
+    return {route.method for route in routes if route.rule.match(path)}
 
 
 rest_api = _build_resolver(APIGatewayRestResolver())

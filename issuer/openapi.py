@@ -19,9 +19,21 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 UNAVAILABLE = {
-    **_error("The pool is empty, claims kept colliding, or DynamoDB is unavailable; retry after Retry-After seconds"),
-    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+    **_error(
+        "The pool is empty, claims kept colliding, or DynamoDB is unavailable; retry after Retry-After seconds "
+        "(`unique-codes serve` also answers `not_ready` while it fills its pools at start-up)"
+    ),
+    "headers": RETRY_AFTER,
+}
+NOT_READY = {
+    **_error("`unique-codes serve` only: still filling its pools at start-up (`not_ready`); retry after Retry-After"),
+    "headers": RETRY_AFTER,
+}
+METHOD_NOT_ALLOWED = {
+    **_error("A method the path does not support (`method_not_allowed`); `Allow` lists those it does"),
+    "headers": {"Allow": {"schema": {"type": "string"}, "description": "the path's methods, e.g. `GET, OPTIONS`"}},
 }
 
 
@@ -96,7 +108,11 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "unique-codes",
             "version": "1.0.0",
-            "description": "Issues codes that are never issued twice, from pre-generated pools.",
+            "description": (
+                "Issues codes that are never issued twice, from pre-generated pools. Any other method on a path below "
+                "is answered `405 method_not_allowed` with an `Allow` header (components.responses.MethodNotAllowed); "
+                "`OPTIONS` is `204` with `Allow`; a path that is not below is `404 route_not_found`."
+            ),
         },
         "paths": {
             "/codes": {"post": {**issue_operation, "operationId": "issueCodes"}},
@@ -134,7 +150,8 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(
                             "Pools", {"type": "object", "properties": {"pools": {"type": "array", "items": pool}}}
-                        )
+                        ),
+                        "503": NOT_READY,
                     },
                 }
             },
@@ -150,11 +167,12 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "openapi",
                     "summary": "This document",
-                    "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
+                    "responses": {"200": _json("OpenAPI 3.1", {"type": "object"}), "503": NOT_READY},
                 }
             },
         },
         "components": {
+            "responses": {"MethodNotAllowed": METHOD_NOT_ALLOWED, "NotReady": NOT_READY},
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -167,6 +185,6 @@ def openapi_document() -> dict[str, Any]:
                         }
                     },
                 }
-            }
+            },
         },
     }

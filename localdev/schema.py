@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from codepool.errors import ConfigError
-from localdev.paths import TEMPLATE_PATH
+from localdev.paths import TEMPLATE_PATH as TEMPLATE_PATH  # re-exported: tests point it at a changed template
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

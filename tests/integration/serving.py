@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,37 +32,54 @@ def http(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
 
 
 @contextmanager
-def serving(engine: str, pools_toml: str, folder: Path) -> Iterator[str]:
-    """The base URL of a `serve --engine ENGINE` on a free port with these pools; stopped with SIGTERM after."""
+def serving(
+    engine: str,
+    pools_toml: str,
+    folder: Path,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    ready: bool = True,
+) -> Iterator[str]:
+    """The base URL of a `serve --engine ENGINE` on a free port with these pools; stopped with SIGTERM after.
+
+    `args` are more `serve` options; `env` replaces this process's environment (`AWS_ENDPOINT_URL*`, `TABLE_NAME`
+    and `POOLS_FILE` are dropped from either). With `ready` (the default) it waits until the pools are filled
+    (`GET /pools` is 200), else only until the server answers at all (a `503 not_ready` counts). The server's
+    output is in `folder / "serve.log"`.
+    """
     pools = folder / "pools.toml"
     pools.write_text(pools_toml)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "POOLS_FILE"))}
+    base = os.environ if env is None else env
+    environment = {k: v for k, v in base.items() if not k.startswith(("AWS_ENDPOINT_URL", "TABLE_NAME", "POOLS_FILE"))}
     # No scheduled refill during a test: the tests count what is available.
     command = [sys.executable, "-m", "localdev", "serve", "--port", str(port), "--engine", engine,
-               "--pools-file", str(pools), "--refill-interval", "3600"]  # fmt: skip
+               "--pools-file", str(pools), "--refill-interval", "3600", *args]  # fmt: skip
     log_path = folder / "serve.log"
     # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_serving(url, process, log_path)
+            _wait_until_serving(url, process, log_path, ready=ready)
             yield url
         finally:
             _stop(process)
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path, *, ready: bool = True) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if http(f"{url}/pools")[0] == 200:
+            status = http(f"{url}/pools")[0]
+            if status == 200 or not ready:
                 return
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)  # not listening yet, or answering 503 not_ready while it fills its pools
     pytest.fail(f"serve did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
