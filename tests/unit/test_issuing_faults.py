@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
@@ -23,6 +24,7 @@ from tests.support.fakes import InMemoryRepository
 
 POOL = PoolConfig(name="vouchers", format=CodeFormat(alphabet="unambiguous", length=8), target=200, low_watermark=20)
 POOLS = {POOL.name: POOL}
+RepositoryT = TypeVar("RepositoryT", bound=InMemoryRepository)
 
 
 @dataclass
@@ -54,7 +56,7 @@ class ThrottlingRepository(InMemoryRepository):
         return await super().claim(pool, candidates, records, idempotency, now)
 
 
-async def filled(repository: InMemoryRepository) -> InMemoryRepository:
+async def filled(repository: RepositoryT) -> RepositoryT:
     await refill_pool(repository, POOL, 200)
     return repository
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from codepool.config import DEFAULT_POOL
@@ -44,9 +46,12 @@ def test_a_body_over_the_limit_is_too_large_counted_in_bytes() -> None:
 def test_metadata_limits_are_utf8_bytes(field: str) -> None:
     limit = METADATA_LIMITS[field]
     attribute = {"usedBy": "used_by"}.get(field, field)
-    at_limit = IssueRequest(**{attribute: "\U0001f600" * (limit // 4)})
+    # The field is chosen at run time: `Any` values, or mypy matches them against `count: int` too.
+    at_limit_fields: dict[str, Any] = {attribute: "\U0001f600" * (limit // 4)}
+    at_limit = IssueRequest(**at_limit_fields)
     assert validate_issue_request(at_limit, POOLS, None) is DEFAULT_POOL
-    over = IssueRequest(**{attribute: "\U0001f600" * (limit // 4) + "x"})
+    over_limit_fields: dict[str, Any] = {attribute: "\U0001f600" * (limit // 4) + "x"}
+    over = IssueRequest(**over_limit_fields)
     with pytest.raises(InvalidRequestError, match="bytes"):
         validate_issue_request(over, POOLS, None)
 

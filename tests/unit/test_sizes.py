@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from codepool.dynamodb.keys import code_key
 from codepool.dynamodb.sizes import (
     MAX_ITEM_BYTES,
@@ -15,7 +17,11 @@ from codepool.dynamodb.sizes import (
 
 def test_item_size_follows_dynamodbs_rules() -> None:
     # Names and values in UTF-8 bytes; a list costs 3 bytes plus 1 per element; numbers about 1 byte per 2 digits.
-    item = {"pk": {"S": "X" * 7}, "n": {"N": "1234567890"}, "l": {"L": [{"S": "é"}, {"S": "x"}]}}
+    item: dict[str, dict[str, Any]] = {
+        "pk": {"S": "X" * 7},
+        "n": {"N": "1234567890"},
+        "l": {"L": [{"S": "é"}, {"S": "x"}]},
+    }
     assert item_size(item) == (2 + 7) + (1 + 6) + (1 + 3 + (2 + 1) + (1 + 1))
     assert item_size(code_key("AB")) == len("pk") + len(code_key("AB")["pk"]["S"]) + len("sk") + len("CODE")
 
