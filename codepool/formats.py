@@ -6,6 +6,7 @@ Pure functions and value objects only: no I/O, no clock. Randomness always comes
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -32,6 +33,13 @@ MAX_AFFIX_LENGTH = 32
 MAX_CODE_LENGTH = 160
 """Longest display form (prefix, laid-out body, postfix); it bounds the items a claim writes."""
 CHECK_ALGORITHMS = ("luhn",)
+BLOCKLIST_SAMPLE = 2_000
+"""Bodies drawn (deterministically, seed 0) when a pool loads, to measure how much of it the blocklist blocks."""
+MIN_UNBLOCKED_SHARE = 0.01
+"""A blocklist may block at most 99 % of a pool's codes; more and generating one would take unbounded draws."""
+MAX_BLOCKED_DRAWS = 10_000
+"""Draws `generate` makes before it gives up: with at least 1 % unblocked, all of them blocked has odds below
+10^-43, so reaching it means a broken pool, not bad luck."""
 _AFFIX_PATTERN = re.compile(r"[A-Za-z0-9 \-_.]*")
 _SEPARATOR_PATTERN = re.compile(r"[ \t\-_.]")
 
@@ -88,6 +96,13 @@ class CodeFormat:
                 raise ConfigError(f"{name} {affix!r} must be at most {MAX_AFFIX_LENGTH} letters, digits or separators")
         if self.check is not None and self.check not in CHECK_ALGORITHMS:
             raise ConfigError(f"check must be one of {CHECK_ALGORITHMS}, got {self.check!r}")
+        if self.check == "luhn" and len(alphabet) % 2:
+            # Luhn mod N doubles every other character; for odd N the doubled sums are not a permutation of the
+            # alphabet, so some single-character typos keep the same check character (about 1 % for N = 23, 31).
+            raise ConfigError(
+                f"check 'luhn' needs an alphabet of even size to catch every single-character typo; "
+                f"this one has {len(alphabet)} characters: add or drop one"
+            )
         if self.pattern is not None:
             slots = self.pattern.count(PLACEHOLDER)
             if slots != self.body_length:
@@ -101,6 +116,8 @@ class CodeFormat:
             raise ConfigError(f"codes would be {self.display_length} characters long; the most is {MAX_CODE_LENGTH}")
         object.__setattr__(self, "blocklist", tuple(word.upper() for word in self.blocklist if word))
         object.__setattr__(self, "_regex", self._build_regex())
+        if self.blocklist:
+            self._refuse_a_blocklist_that_blocks_nearly_everything()
 
     @property
     def body_length(self) -> int:
@@ -126,21 +143,35 @@ class CodeFormat:
         return self.length * log2(len(self.alphabet))
 
     def generate(self) -> str:
-        """A fresh random code in display form; retried while it contains a blocked word."""
-        base = len(self.alphabet)
-        while True:
-            # One CSPRNG draw per code, spelled out in base len(alphabet): uniform and far cheaper than
-            # one secrets.choice per character.
-            number = secrets.randbelow(self.keyspace)
-            digits = []
-            for _ in range(self.length):
-                number, digit = divmod(number, base)
-                digits.append(self.alphabet[digit])
-            body = "".join(digits)
-            if self.check:
-                body += luhn_check_character(body, self.alphabet)
+        """A fresh random code in display form; drawn again while it contains a blocked word."""
+        for _ in range(MAX_BLOCKED_DRAWS):
+            body = self._body(secrets.randbelow(self.keyspace))
             if not self._is_blocked(body):
                 return self._display(body)
+        raise ConfigError(f"{MAX_BLOCKED_DRAWS} codes in a row were blocked: the blocklist leaves almost no code")
+
+    def _body(self, number: int) -> str:
+        """`number` spelled out in base len(alphabet) (one CSPRNG draw per code: uniform, and far cheaper than
+        one `secrets.choice` per character), plus the check character."""
+        base = len(self.alphabet)
+        digits = []
+        for _ in range(self.length):
+            number, digit = divmod(number, base)
+            digits.append(self.alphabet[digit])
+        body = "".join(digits)
+        return body + luhn_check_character(body, self.alphabet) if self.check else body
+
+    def _refuse_a_blocklist_that_blocks_nearly_everything(self) -> None:
+        # A fixed seed: whether a pools file loads must not depend on chance (no codes are drawn from it).
+        sample = random.Random(0)  # noqa: S311 - measuring the blocklist, not generating codes
+        unblocked = sum(
+            not self._is_blocked(self._body(sample.randrange(self.keyspace))) for _ in range(BLOCKLIST_SAMPLE)
+        )
+        if unblocked < MIN_UNBLOCKED_SHARE * BLOCKLIST_SAMPLE:
+            raise ConfigError(
+                f"the blocklist blocks {100 - 100 * unblocked / BLOCKLIST_SAMPLE:.1f} % of the codes tried "
+                f"({BLOCKLIST_SAMPLE:,}); at most {100 - 100 * MIN_UNBLOCKED_SHARE:.0f} % may be blocked"
+            )
 
     def canonical(self, code: str) -> str:
         """The identity of a code: separators removed, case folded unless the alphabet is case-sensitive.
