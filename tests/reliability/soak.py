@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -394,8 +395,11 @@ def _engine_trouble(
 
 
 async def _issued_items(settings: Settings) -> dict[str, dict[str, Any]]:
+    # A consistent scan of a long run's table (hundreds of thousands of items on a -dbPath) takes seconds per
+    # page: the clients' 1 s read timeout is for requests, not for this.
+    patient = dataclasses.replace(settings, read_timeout=120.0, max_attempts=10)
     async with AsyncExitStack() as stack:
-        return await issued_records(await open_client(settings, stack), settings.table_name)
+        return await issued_records(await open_client(patient, stack), settings.table_name)
 
 
 def _fault_counts(proxy: FaultProxy) -> dict[str, int]:
@@ -413,13 +417,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--processes", type=int, default=64, help="claimer processes (Lambda containers)")
     parser.add_argument("--pool-target", type=int, default=300)
+    parser.add_argument(
+        "--trouble-every",
+        type=float,
+        nargs=2,
+        default=(40.0, 60.0),
+        metavar=("MIN", "MAX"),
+        help="seconds between engine troubles (a freeze, then a restart, alternately); every restart is a cold JVM",
+    )
     parser.add_argument("--out", type=Path, help="write the summary as JSON here too")
     args = parser.parse_args(argv)
     config = SoakConfig(
-        seconds=args.minutes * 60, seed=args.seed, processes=args.processes, pool_target=args.pool_target
+        seconds=args.minutes * 60,
+        seed=args.seed,
+        processes=args.processes,
+        pool_target=args.pool_target,
+        engine_trouble_every=tuple(args.trouble_every),
     )
-    with tempfile.TemporaryDirectory(prefix="soak-run-") as workdir:
-        result = run_soak(config, Path(workdir))
+    # Kept when the run fails (its histories and logs are the evidence); removed once the verdict is in.
+    workdir = Path(tempfile.mkdtemp(prefix="soak-run-"))
+    result = run_soak(config, workdir)
+    shutil.rmtree(workdir, ignore_errors=True)
     summary = result.summary()
     print(result.report.summary())
     print(json.dumps(summary, indent=2))
