@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from codepool.backoff import full_jitter
 from codepool.components import Components
 from codepool.config import PoolConfig, resolve_pool
 from codepool.deadline import Deadline, within
@@ -40,9 +40,6 @@ MAX_CLAIM_THROTTLES = 6
 THROTTLE_BACKOFF_BASE_SECONDS = 0.025
 THROTTLE_BACKOFF_CAP_SECONDS = 0.8
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-
-_JITTER = secrets.SystemRandom()
-"""OS entropy, not `random`'s state, which SnapStart would clone into every restored container."""
 
 
 class ClaimThrottledError(StoreUnavailableError):
@@ -178,7 +175,7 @@ async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stal
 async def _back_off(pool: PoolConfig, reason: str, throttles: int, deadline: Deadline | None) -> None:
     """Full jitter, so throttled containers do not come back together; the candidates stay queued. Gives up
     with the engine's reason when the attempts or the deadline would run out first."""
-    pause = _JITTER.uniform(0, min(THROTTLE_BACKOFF_CAP_SECONDS, THROTTLE_BACKOFF_BASE_SECONDS * 2**throttles))
+    pause = full_jitter(throttles, THROTTLE_BACKOFF_BASE_SECONDS, THROTTLE_BACKOFF_CAP_SECONDS)
     if throttles >= MAX_CLAIM_THROTTLES or (deadline is not None and not deadline.allows(pause + 0.05)):
         raise ClaimThrottledError(pool.name, reason, throttles)
     await asyncio.sleep(pause)

@@ -7,7 +7,6 @@ another: how many run at once is the caller's choice (the refill service owns th
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from codepool.backoff import full_jitter
 from codepool.dynamodb.errors import error_code, store_errors
 from codepool.dynamodb.items import idempotency_from_item, idempotency_item, record_from_item, record_item, slot_item
 from codepool.dynamodb.keys import (
@@ -295,10 +295,6 @@ async def _send(operation: str, call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-_JITTER = secrets.SystemRandom()
-"""OS entropy, not `random`'s state, which SnapStart would clone into every restored container."""
-
-
 async def _backoff(attempt: int) -> None:
     # Full jitter: concurrent refills that were throttled together do not retry together.
-    await asyncio.sleep(_JITTER.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))
+    await asyncio.sleep(full_jitter(attempt, BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS))
