@@ -26,8 +26,8 @@ MAX_TARGET = 10_000_000
 MAX_SHARDS = 64
 POOL_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
-_FORMAT_FIELDS = {"alphabet", "length", "prefix", "postfix", "pattern", "check", "blocklist"}
-_SIZE_FIELDS = {"target", "low_watermark", "shards"}
+_FORMAT_FIELDS = {"alphabet", "length", "prefix", "postfix", "pattern", "check", "blocklist", "default_blocklist"}
+_SIZE_FIELDS = {"target", "low_watermark", "shards", "imported_only"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,9 @@ class PoolConfig:
     """A pool: its code format and how full the refiller keeps it.
 
     `shards` spreads the pool's available codes over that many DynamoDB partitions so concurrent claimers
-    start in different places and no single partition is hot.
+    start in different places and no single partition is hot. An `imported_only` pool holds only the codes
+    `unique-codes import` loaded into it: the refiller never generates codes for it, and once they are all
+    issued the pool is exhausted.
     """
 
     name: str
@@ -43,6 +45,7 @@ class PoolConfig:
     target: int = 10_000
     low_watermark: int = 2_000
     shards: int = 4
+    imported_only: bool = False
 
     def __post_init__(self) -> None:
         if not POOL_NAME_PATTERN.fullmatch(self.name):
@@ -53,7 +56,7 @@ class PoolConfig:
             raise ConfigError(f"pool {self.name!r}: low_watermark must be between 0 and target ({self.target})")
         if not 1 <= self.shards <= MAX_SHARDS:
             raise ConfigError(f"pool {self.name!r}: shards must be between 1 and {MAX_SHARDS}")
-        if self.format.keyspace < 2 * self.target:
+        if not self.imported_only and self.format.keyspace < 2 * self.target:
             raise ConfigError(
                 f"pool {self.name!r}: {self.format.keyspace} possible codes cannot keep {self.target} "
                 "available; lengthen the code or widen the alphabet"
@@ -69,6 +72,9 @@ class PoolConfig:
             "postfix": fmt.postfix,
             "pattern": fmt.pattern,
             "check": fmt.check,
+            "blocklist": list(fmt.blocklist),
+            "defaultBlocklist": fmt.default_blocklist,
+            "importedOnly": self.imported_only,
             "example": fmt.generate(),
             "keyspace": fmt.keyspace,
             "entropyBits": round(fmt.entropy_bits, 1),
@@ -113,6 +119,9 @@ def _parse_pool(name: str, table: Any, source: str) -> PoolConfig:
         raise ConfigError(f"{where}: 'alphabet' and 'length' are required")
     _expect(where, table, str, "alphabet", "prefix", "postfix", "pattern", "check")
     _expect(where, table, int, "length", "target", "low_watermark", "shards")
+    for flag in ("default_blocklist", "imported_only"):
+        if flag in table and not isinstance(table[flag], bool):
+            raise ConfigError(f"{where}: {flag!r} must be true or false, got {table[flag]!r}")
     blocklist = table.get("blocklist", [])
     if not isinstance(blocklist, list) or not all(isinstance(word, str) for word in blocklist):
         raise ConfigError(f"{where}: 'blocklist' must be a list of strings")
@@ -125,6 +134,7 @@ def _parse_pool(name: str, table: Any, source: str) -> PoolConfig:
             pattern=table.get("pattern"),
             check=table.get("check"),
             blocklist=tuple(blocklist),
+            default_blocklist=table.get("default_blocklist", True),
         )
         target = table.get("target", 10_000)
         return PoolConfig(
@@ -133,6 +143,7 @@ def _parse_pool(name: str, table: Any, source: str) -> PoolConfig:
             target=target,
             low_watermark=table.get("low_watermark", target // 5),
             shards=table.get("shards", 4),
+            imported_only=table.get("imported_only", False),
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc

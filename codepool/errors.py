@@ -3,13 +3,16 @@
 UniqueCodesError
 ├── ConfigError                  a pools file, setting or argument is wrong (names what and why)
 ├── InvalidRequestError          a client sent something malformed or out of bounds        -> 400
+│   ├── InvalidCodeError         a typed code whose check character is wrong (a typo)      -> 400
 │   └── PayloadTooLargeError     the body is over the documented limit                     -> 413
 ├── NotFoundError                unknown pool, code or route                               -> 404
 │   ├── PoolNotFoundError
 │   └── CodeNotFoundError
+├── AmbiguousCodeError           typed text is an issued code of more than one pool        -> 409
 ├── IdempotencyMismatchError     same Idempotency-Key, different request                   -> 422
 └── UnavailableError             retry later (carries retry_after seconds)                 -> 503
-    ├── PoolEmptyError           the pool has no code left to claim
+    ├── PoolEmptyError           the pool has no code left to claim; a refill will add more
+    │   └── PoolExhaustedError   ...and never will: every code of its keyspace (or import) is issued
     ├── ClaimContentionError     every bounded claim attempt lost a race
     └── StoreUnavailableError    DynamoDB failed, throttled or did not answer within the request's deadline
         └── StoreAccessError     DynamoDB refused our credentials or permissions (an operator must act)
@@ -31,6 +34,10 @@ class ConfigError(UniqueCodesError):
 
 class InvalidRequestError(UniqueCodesError):
     code = "invalid_request"
+
+
+class InvalidCodeError(InvalidRequestError):
+    code = "invalid_code"
 
 
 class PayloadTooLargeError(InvalidRequestError):
@@ -56,6 +63,16 @@ class CodeNotFoundError(NotFoundError):
         super().__init__(f"no issued code {code!r}")
 
 
+class AmbiguousCodeError(UniqueCodesError):
+    code = "ambiguous_code"
+
+    def __init__(self, typed: str, pools: list[str]) -> None:
+        super().__init__(
+            f"{typed!r} is an issued code of pools {pools}; say which with ?pool=NAME (or lookup --pool NAME)"
+        )
+        self.pools = pools
+
+
 class IdempotencyMismatchError(UniqueCodesError):
     code = "idempotency_key_reused"
 
@@ -74,9 +91,20 @@ class UnavailableError(UniqueCodesError):
 class PoolEmptyError(UnavailableError):
     code = "pool_empty"
 
-    def __init__(self, pool: str, retry_after: int = 30) -> None:
-        super().__init__(f"pool {pool!r} has no codes left; the refiller adds more on its schedule", retry_after)
+    def __init__(self, pool: str, retry_after: int = 30, message: str | None = None) -> None:
+        message = message or f"pool {pool!r} has no codes left; the refiller adds more on its schedule"
+        super().__init__(message, retry_after)
         self.pool = pool
+
+
+class PoolExhaustedError(PoolEmptyError):
+    """A refill cannot help: every code the pool's format allows (less blocked ones) was issued, or, for an
+    imported-only pool, every imported code. A new pool (or a longer format, or an import) is what it needs."""
+
+    code = "pool_exhausted"
+
+    def __init__(self, pool: str, why: str) -> None:
+        super().__init__(pool, 3600, f"pool {pool!r} is exhausted: {why}; no refill can add codes to it")
 
 
 class ClaimContentionError(UnavailableError):

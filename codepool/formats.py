@@ -10,8 +10,11 @@ import random
 import re
 import secrets
 from dataclasses import dataclass, field
-from math import log2
+from functools import cache
+from math import log2, prod
 
+from codepool.blocklist import Blocklist, default_words, fold
+from codepool.checks import SCHEMES, CheckScheme
 from codepool.errors import ConfigError
 
 ALPHABET_PRESETS: dict[str, str] = {
@@ -32,11 +35,19 @@ MAX_LENGTH = 64
 MAX_AFFIX_LENGTH = 32
 MAX_CODE_LENGTH = 160
 """Longest display form (prefix, laid-out body, postfix); it bounds the items a claim writes."""
-CHECK_ALGORITHMS = ("luhn",)
+CHECK_ALGORITHMS = tuple(SCHEMES)
+CONFUSABLE_GROUPS = ("0Oo", "1IiLl|", "2Zz", "5Ss", "8B")
+"""Characters people mistake for one another when reading a code aloud or off a receipt. Typed input is mapped to
+the alphabet's own member of a group when the alphabet holds exactly one member of it (see `confusables`)."""
 BLOCKLIST_SAMPLE = 2_000
 """Bodies drawn (deterministically, seed 0) when a pool loads, to measure how much of it the blocklist blocks."""
 MIN_UNBLOCKED_SHARE = 0.01
 """A blocklist may block at most 99 % of a pool's codes; more and generating one would take unbounded draws."""
+MAX_BLOCKED_SHARE_BOUND = 0.5
+"""Below this union bound on the share of codes the blocklist blocks (the odds of each word at each position,
+summed), no sample is needed to know the pool leaves codes: the usual case, which keeps pool loading cheap."""
+EXACT_USABLE_LIMIT = 100_000
+"""Keyspaces up to this size count their unblocked codes exactly (one pass); larger ones estimate from a sample."""
 MAX_BLOCKED_DRAWS = 10_000
 """Draws `generate` makes before it gives up: with at least 1 % unblocked, all of them blocked has odds below
 10^-43, so reaching it means a broken pool, not bad luck."""
@@ -62,10 +73,21 @@ def compact(text: str) -> str:
     return _SEPARATOR_PATTERN.sub("", text)
 
 
-def lookup_keys(text: str) -> list[str]:
-    """The canonical forms a typed code may have, most specific first (see `CodeFormat.canonical`)."""
-    exact = compact(text.strip())
-    return list(dict.fromkeys([exact, exact.upper()]))
+class CheckCharacterError(ValueError):
+    """Typed text has a format's shape but its check character does not match: a typo, caught before any read."""
+
+
+def confusables(alphabet: str, case_sensitive: bool) -> dict[str, str]:
+    """Typed character -> the alphabet's character it stands for, for each confusable group with exactly one
+    member in the alphabet (compared after case folding unless the alphabet is case-sensitive)."""
+    folded = alphabet if case_sensitive else alphabet.upper()
+    mapping: dict[str, str] = {}
+    for group in CONFUSABLE_GROUPS:
+        members = group if case_sensitive else "".join(dict.fromkeys(group.upper()))
+        own = [char for char in members if char in folded]
+        if len(own) == 1:
+            mapping.update({char: own[0] for char in members if char != own[0]})
+    return mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +95,10 @@ class CodeFormat:
     """The shape of a pool's codes.
 
     A code is `prefix + body + postfix`, where body is `length` random characters from `alphabet`, followed by
-    one Luhn mod N check character when `check == "luhn"`; `pattern` (e.g. `"####-####"`) lays the body out
-    in groups for display.
+    one check character when `check` names a scheme (`codepool.checks`); `pattern` (e.g. `"####-####"`) lays the
+    body out in groups for display. No code contains a word of the pool's `blocklist` or, unless
+    `default_blocklist` is off, of the shipped offensive-word list (`codepool.blocklist`), in any leet or
+    confusable form, across separators and affixes.
     """
 
     alphabet: str
@@ -84,7 +108,10 @@ class CodeFormat:
     pattern: str | None = None
     check: str | None = None
     blocklist: tuple[str, ...] = ()
+    default_blocklist: bool = True
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _blocked: Blocklist = field(init=False, repr=False, compare=False)
+    _typed: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alphabet = resolve_alphabet(self.alphabet)
@@ -94,15 +121,12 @@ class CodeFormat:
         for name, affix in (("prefix", self.prefix), ("postfix", self.postfix)):
             if len(affix) > MAX_AFFIX_LENGTH or not _AFFIX_PATTERN.fullmatch(affix):
                 raise ConfigError(f"{name} {affix!r} must be at most {MAX_AFFIX_LENGTH} letters, digits or separators")
-        if self.check is not None and self.check not in CHECK_ALGORITHMS:
-            raise ConfigError(f"check must be one of {CHECK_ALGORITHMS}, got {self.check!r}")
-        if self.check == "luhn" and len(alphabet) % 2:
-            # Luhn mod N doubles every other character; for odd N the doubled sums are not a permutation of the
-            # alphabet, so some single-character typos keep the same check character (about 1 % for N = 23, 31).
-            raise ConfigError(
-                f"check 'luhn' needs an alphabet of even size to catch every single-character typo; "
-                f"this one has {len(alphabet)} characters: add or drop one"
-            )
+        if self.check is not None:
+            if self.check not in SCHEMES:
+                raise ConfigError(f"check must be one of {CHECK_ALGORITHMS}, got {self.check!r}")
+            refusal = SCHEMES[self.check].refusal(alphabet)
+            if refusal is not None:
+                raise ConfigError(refusal)
         if self.pattern is not None:
             slots = self.pattern.count(PLACEHOLDER)
             if slots != self.body_length:
@@ -115,8 +139,10 @@ class CodeFormat:
         if self.display_length > MAX_CODE_LENGTH:
             raise ConfigError(f"codes would be {self.display_length} characters long; the most is {MAX_CODE_LENGTH}")
         object.__setattr__(self, "blocklist", tuple(word.upper() for word in self.blocklist if word))
+        object.__setattr__(self, "_blocked", Blocklist(self.blocklist, include_default=self.default_blocklist))
         object.__setattr__(self, "_regex", self._build_regex())
-        if self.blocklist:
+        object.__setattr__(self, "_typed", confusables(alphabet, self.case_sensitive))
+        if self._blocked:
             self._refuse_a_blocklist_that_blocks_nearly_everything()
 
     @property
@@ -139,6 +165,21 @@ class CodeFormat:
         return int(len(self.alphabet) ** self.length)
 
     @property
+    def scheme(self) -> CheckScheme | None:
+        return SCHEMES[self.check] if self.check else None
+
+    def usable_keyspace(self) -> int:
+        """Codes the format can issue: the keyspace less the blocked ones (exact up to EXACT_USABLE_LIMIT codes,
+        estimated from a fixed sample above it)."""
+        return _usable_keyspace(self)
+
+    def code_for(self, number: int) -> str | None:
+        """The code numbered `number` (0 <= number < keyspace) in display form, or None if it is blocked: the
+        refiller's sweep walks the keyspace with it once random draws stop paying."""
+        body = self._body(number)
+        return None if self._is_blocked(body) else self._display(body)
+
+    @property
     def entropy_bits(self) -> float:
         return self.length * log2(len(self.alphabet))
 
@@ -159,19 +200,43 @@ class CodeFormat:
             number, digit = divmod(number, base)
             digits.append(self.alphabet[digit])
         body = "".join(digits)
-        return body + luhn_check_character(body, self.alphabet) if self.check else body
+        scheme = self.scheme
+        return body + scheme.character(body, self.alphabet) if scheme else body
 
     def _refuse_a_blocklist_that_blocks_nearly_everything(self) -> None:
-        # A fixed seed: whether a pools file loads must not depend on chance (no codes are drawn from it).
-        sample = random.Random(0)  # noqa: S311 - measuring the blocklist, not generating codes
-        unblocked = sum(
-            not self._is_blocked(self._body(sample.randrange(self.keyspace))) for _ in range(BLOCKLIST_SAMPLE)
-        )
+        for name, affix in (("prefix", self.prefix), ("postfix", self.postfix)):
+            if affix and self._blocked.blocks(affix):
+                raise ConfigError(f"the {name} {affix!r} contains a blocked word, so every code would be blocked")
+        if self._blocked_share_bound() < MAX_BLOCKED_SHARE_BOUND:
+            return
+        unblocked = round(self._unblocked_share() * BLOCKLIST_SAMPLE)
         if unblocked < MIN_UNBLOCKED_SHARE * BLOCKLIST_SAMPLE:
             raise ConfigError(
                 f"the blocklist blocks {100 - 100 * unblocked / BLOCKLIST_SAMPLE:.1f} % of the codes tried "
                 f"({BLOCKLIST_SAMPLE:,}); at most {100 - 100 * MIN_UNBLOCKED_SHARE:.0f} % may be blocked"
             )
+
+    def _blocked_share_bound(self) -> float:
+        """An upper bound on the share of codes holding a blocked word: for each word, its odds at one position
+        (the share of alphabet characters folding to each of its letters, multiplied) times its positions."""
+        share_of: dict[str, float] = {}
+        for char in self.alphabet:
+            folded = fold(char)
+            share_of[folded] = share_of.get(folded, 0.0) + 1 / len(self.alphabet)
+        words = (
+            {*default_words(), *(fold(word) for word in self.blocklist)}
+            if self.default_blocklist
+            else {fold(word) for word in self.blocklist}
+        )
+        bound = 0.0
+        for word in words:
+            positions = self.body_length - len(word) + 1
+            if positions > 0 and word:
+                bound += positions * prod(share_of.get(letter, 0.0) for letter in word)
+        return bound
+
+    def _unblocked_share(self) -> float:
+        return _unblocked_share(self)
 
     def canonical(self, code: str) -> str:
         """The identity of a code: separators removed, case folded unless the alphabet is case-sensitive.
@@ -182,13 +247,57 @@ class CodeFormat:
         value = compact(code)
         return value if self.case_sensitive else value.upper()
 
+    def resolve(self, typed: str) -> str | None:
+        """The key (`canonical` form) of the code of this format a person typed, or None if the text cannot be
+        one: separators and spaces ignored, case folded unless the alphabet is case-sensitive, confusable
+        characters mapped to the alphabet's own (`confusables`). Raises `CheckCharacterError` when the text has
+        the shape of a code but a wrong check character. The blocklist is not applied: a code issued before a
+        word was added to it must stay findable."""
+        text = compact(typed.strip())
+        if not self.case_sensitive:
+            text = text.upper()
+        prefix, postfix = self.canonical(self.prefix), self.canonical(self.postfix)
+        if len(text) != len(prefix) + self.body_length + len(postfix):
+            return None
+        if not (text.startswith(prefix) and text.endswith(postfix)):
+            return None
+        typed_body = text[len(prefix) : len(text) - len(postfix)]
+        body = "".join(self._typed.get(char, char) for char in typed_body)
+        alphabet = self.alphabet if self.case_sensitive else self.alphabet.upper()
+        scheme = self.scheme
+        letters = body[:-1] if scheme else body
+        if any(char not in alphabet for char in letters):
+            return None
+        if scheme is not None:
+            check = body[-1]
+            if check not in scheme.symbols(alphabet):
+                return None
+            if scheme.character(letters, alphabet) != check:
+                raise CheckCharacterError(f"the check character of {typed!r} is wrong: a typo?")
+        return prefix + body + postfix
+
+    def display_of(self, key: str) -> str:
+        """The display form of the code whose key (`canonical` form) is `key`, a key `resolve` returned."""
+        prefix, postfix = self.canonical(self.prefix), self.canonical(self.postfix)
+        body = key[len(prefix) : len(key) - len(postfix)]
+        if not self.case_sensitive:
+            symbols = self.scheme.symbols(self.alphabet) if self.scheme else self.alphabet
+            own = {char.upper(): char for char in symbols}
+            body = "".join(own.get(char, char) for char in body)
+        return self._display(body)
+
+    def is_blocked(self, code: str) -> bool:
+        """Whether a code (any form) spells a blocked word: such a code is never generated, nor imported."""
+        return bool(self._blocked) and self._blocked.blocks(code)
+
     def matches(self, code: str) -> bool:
         """Whether `code` (display form) is a well-formed code of this format, check character included."""
         match = self._regex.fullmatch(code)
         if match is None:
             return False
         body = "".join(group for group in match.groups())
-        if self.check and luhn_check_character(body[:-1], self.alphabet) != body[-1]:
+        scheme = self.scheme
+        if scheme is not None and scheme.character(body[:-1], self.alphabet) != body[-1]:
             return False
         return not self._is_blocked(body)
 
@@ -200,26 +309,42 @@ class CodeFormat:
         return f"{self.prefix}{laid_out}{self.postfix}"
 
     def _is_blocked(self, body: str) -> bool:
-        upper = body.upper()
-        return any(word in upper for word in self.blocklist)
+        # Affixes included: a word may start in the prefix and end in the body.
+        return bool(self._blocked) and self._blocked.blocks(self.prefix + body + self.postfix)
 
     def _build_regex(self) -> re.Pattern[str]:
-        char_class = "[" + re.escape(self.alphabet) + "]"
         layout = self.pattern if self.pattern is not None else PLACEHOLDER * self.body_length
+        body_class = "[" + re.escape(self.alphabet) + "]"
+        scheme = self.scheme
+        check_class = "[" + re.escape(scheme.symbols(self.alphabet)) + "]" if scheme else body_class
         parts = []
+        slots_left = self.body_length
         for run in re.finditer(r"#+|[^#]+", layout):
             text = run.group()
-            parts.append(f"({char_class}{{{len(text)}}})" if text[0] == PLACEHOLDER else re.escape(text))
+            if text[0] != PLACEHOLDER:
+                parts.append(re.escape(text))
+                continue
+            slots_left -= len(text)
+            if scheme is not None and slots_left == 0:
+                # The check character may be one of the scheme's extra symbols (Crockford's `*~$=U`).
+                parts.append(f"({body_class}{{{len(text) - 1}}}{check_class})")
+            else:
+                parts.append(f"({body_class}{{{len(text)}}})")
         return re.compile(re.escape(self.prefix) + "".join(parts) + re.escape(self.postfix))
 
 
-def luhn_check_character(body: str, alphabet: str) -> str:
-    """Luhn mod N check character: catches every single-character typo and most adjacent swaps."""
-    n = len(alphabet)
-    factor = 2
-    total = 0
-    for char in reversed(body):
-        addend = factor * alphabet.index(char)
-        factor = 1 if factor == 2 else 2
-        total += addend // n + addend % n
-    return alphabet[(n - total % n) % n]
+@cache
+def _unblocked_share(fmt: CodeFormat) -> float:
+    # A fixed seed: whether a pools file loads must not depend on chance (no codes are drawn from it).
+    sample = random.Random(0)  # noqa: S311 - measuring the blocklist, not generating codes
+    unblocked = sum(not fmt._is_blocked(fmt._body(sample.randrange(fmt.keyspace))) for _ in range(BLOCKLIST_SAMPLE))
+    return unblocked / BLOCKLIST_SAMPLE
+
+
+@cache
+def _usable_keyspace(fmt: CodeFormat) -> int:
+    if not fmt._blocked:
+        return fmt.keyspace
+    if fmt.keyspace <= EXACT_USABLE_LIMIT:
+        return sum(fmt.code_for(number) is not None for number in range(fmt.keyspace))
+    return round(fmt.keyspace * _unblocked_share(fmt))

@@ -16,6 +16,8 @@ from codepool.errors import (
     ClaimContentionError,
     IdempotencyMismatchError,
     InvalidRequestError,
+    PoolEmptyError,
+    PoolExhaustedError,
     StoreUnavailableError,
     UnavailableError,
 )
@@ -27,9 +29,11 @@ from codepool.model import (
     Candidate,
     IssuedCode,
     IssueRequest,
+    PoolLedger,
     utc_timestamp,
     utf8_length,
 )
+from codepool.queries import exhaustion_reason
 from codepool.repository import CodeRepository, IdempotencyRecord
 from codepool.tasks import run_together
 
@@ -137,7 +141,10 @@ async def _claim(
     metadata = request.metadata()
     lost_races = throttles = 0
     while lost_races < MAX_CLAIM_ATTEMPTS:
-        candidates = await prefetcher.take(pool, request.count)
+        try:
+            candidates = await prefetcher.take(pool, request.count)
+        except PoolEmptyError:
+            raise await _empty_or_exhausted(repository, pool, request.count) from None
         now = clock()
         issued_at = utc_timestamp(now)
         records = [
@@ -165,6 +172,18 @@ async def _claim(
             throttles += 1
             await _back_off(pool, outcome.throttled, throttles, deadline)
     raise ClaimContentionError(pool.name, MAX_CLAIM_ATTEMPTS)
+
+
+async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, count: int) -> PoolEmptyError:
+    """A pool without `count` codes is `pool_empty` while a refill can add codes, `pool_exhausted` once none
+    can (fewer than `count` may be left then, for smaller requests): the ledger is read only on this path."""
+    ledger = PoolLedger() if pool.imported_only else await repository.get_ledger(pool.name)
+    why = exhaustion_reason(pool, ledger)
+    if why is None:
+        return PoolEmptyError(pool.name)
+    if count > 1:
+        why = f"fewer than {count} codes are left, and {why}"
+    return PoolExhaustedError(pool.name, why)
 
 
 async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:

@@ -96,14 +96,86 @@ def shard_of(key: str, shards: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class SweepState:
+    """The refiller's walk over a keyspace once random draws stop paying (`codepool.refilling`): it visits the
+    code numbered `(start + i * step) % keyspace` for i = 0, 1, ... (`step` coprime to the keyspace, so every
+    code once, in an order that is not the codes' own), and `cursor` is the next i. Every code before the
+    cursor is issued, available or blocked; `cursor == keyspace` means every code is."""
+
+    start: int
+    step: int
+    cursor: int = 0
+
+    def done(self, keyspace: int) -> bool:
+        return self.cursor >= keyspace
+
+    def number(self, i: int, keyspace: int) -> int:
+        return (self.start + i * self.step) % keyspace
+
+
+@dataclass(frozen=True, slots=True)
+class PoolLedger:
+    """What a pool's counts cannot tell, kept in one item per pool by the refiller and `unique-codes import`.
+
+    `written + imported - available` is the number of codes issued from the pool (exact but for the rare
+    blind overwrite or concurrent refill, and never used to decide anything that keeps codes unique).
+    `snapshots` are (epoch seconds, issued) pairs of the last refill runs, for the issue rate."""
+
+    written: int = 0
+    imported: int = 0
+    snapshots: tuple[tuple[float, int], ...] = ()
+    sweep: SweepState | None = None
+
+    def issued(self, available: int) -> int:
+        return max(0, self.written + self.imported - available)
+
+
+SNAPSHOT_HORIZON_SECONDS = 3 * 3600
+"""How far back the ledger keeps snapshots: the issue rate looks one hour back."""
+RATE_WINDOW_SECONDS = 3600
+
+
+def issue_rate(snapshots: tuple[tuple[float, int], ...], now: float, issued_now: int) -> tuple[float | None, float]:
+    """(codes issued per hour over the last hour, or None without an earlier snapshot; the seconds it covers).
+
+    Uses the latest snapshot at least an hour old, or the oldest one when none is: the window may be shorter
+    than an hour for a young pool, never longer than the snapshots' spacing past it."""
+    earlier = [snap for snap in snapshots if snap[0] < now]
+    if not earlier:
+        return None, 0.0
+    old_enough = [snap for snap in earlier if now - snap[0] >= RATE_WINDOW_SECONDS]
+    at, issued_then = max(old_enough) if old_enough else min(earlier)
+    window = now - at
+    if window <= 0:
+        return None, 0.0
+    return max(0, issued_now - issued_then) * 3600 / window, window
+
+
+@dataclass(frozen=True, slots=True)
 class PoolStats:
     pool: str
     available: int
     by_shard: list[int]
     target: int
     low_watermark: int
+    keyspace: int = 0
+    usable_keyspace: int = 0
+    """The keyspace less the codes the blocklist blocks; for an imported-only pool, the codes imported."""
+    issued: int = 0
+    issue_rate_per_hour: float | None = None
+    rate_window_seconds: float = 0.0
+    exhausted: bool = False
+    """Nothing is available and no refill can add a code (keyspace swept, or an imported-only pool used up)."""
+    swept: bool = False
+    """The refiller walked the whole keyspace: every code left is available, no more can be generated."""
+
+    @property
+    def fraction_used(self) -> float:
+        return self.issued / self.usable_keyspace if self.usable_keyspace else 1.0
 
     def to_json(self) -> dict[str, Any]:
+        rate = self.issue_rate_per_hour
+        remaining = max(0, self.usable_keyspace - self.issued)
         return {
             "pool": self.pool,
             "available": self.available,
@@ -111,6 +183,19 @@ class PoolStats:
             "target": self.target,
             "lowWatermark": self.low_watermark,
             "belowLowWatermark": self.available < self.low_watermark,
+            "keyspace": self.keyspace,
+            "usableKeyspace": self.usable_keyspace,
+            "issued": self.issued,
+            "fractionUsed": round(self.fraction_used, 6),
+            "issueRatePerHour": None if rate is None else round(rate, 1),
+            "rateWindowSeconds": round(self.rate_window_seconds),
+            "forecast": {
+                # At the last hour's rate: when the pool runs dry if no refill comes, when the keyspace is used up.
+                "poolDryInSeconds": None if not rate else round(self.available / rate * 3600),
+                "keyspaceExhaustedInSeconds": None if not rate else round(remaining / rate * 3600),
+            },
+            "exhausted": self.exhausted,
+            "swept": self.swept,
         }
 
 
@@ -132,6 +217,15 @@ class RefillSummary:
     """The pool reached `target` (`available_before + written >= target`, as far as this refill knows)."""
     stopped: str | None = None
     """Why an incomplete refill ended: "deadline" (out of time; the next run goes on) or "error" (it raised)."""
+    fill_fraction: float = 0.0
+    """Share of the usable keyspace issued or available when the refill started: it decides the checks."""
+    checked: bool = True
+    """Whether candidates were checked against issued codes before writing (above CHECK_FILL_FRACTION)."""
+    swept: int = 0
+    """Codes of the keyspace this refill's sweep settled (moved its cursor past): over all refills, each code
+    is settled once."""
+    exhausted: bool = False
+    """No code can be added to the pool any more: its keyspace is swept (or it is imported-only)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +242,10 @@ class RefillSummary:
             "rounds": self.rounds,
             "complete": self.complete,
             "stopped": self.stopped,
+            "fillFraction": round(self.fill_fraction, 6),
+            "checked": self.checked,
+            "swept": self.swept,
+            "exhausted": self.exhausted,
         }
 
 

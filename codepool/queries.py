@@ -1,16 +1,16 @@
-"""Read-only use cases: look up an issued code, count a pool's available codes."""
+"""Read-only use cases: look up an issued code, count a pool and tell its history, know when it is exhausted."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from codepool.config import PoolConfig
-from codepool.errors import CodeNotFoundError, InvalidRequestError
-from codepool.formats import lookup_keys
-from codepool.model import IssuedCode, PoolStats
+from codepool.config import PoolConfig, resolve_pool
+from codepool.errors import AmbiguousCodeError, CodeNotFoundError, InvalidCodeError, InvalidRequestError
+from codepool.formats import CheckCharacterError, compact
+from codepool.model import IssuedCode, PoolLedger, PoolStats, issue_rate
 from codepool.repository import CodeRepository
-from codepool.tasks import run_together
+from codepool.tasks import run_pair, run_together
 
 MAX_TYPED_CODE_LENGTH = 256
 POOL_STATS_TTL_SECONDS = 5.0
@@ -25,26 +25,75 @@ async def _available_by_shard(repository: CodeRepository, pool: PoolConfig) -> l
     return await run_together(repository.count_available(pool.name, shard) for shard in range(pool.shards))
 
 
-async def pool_stats(repository: CodeRepository, pool: PoolConfig) -> PoolStats:
-    by_shard = await _available_by_shard(repository, pool)
+async def pool_stats(repository: CodeRepository, pool: PoolConfig, now: float | None = None) -> PoolStats:
+    """Counts (one `Select=COUNT` query per shard) and the ledger (one read): the cost of a call does not
+    depend on how many codes are issued per second."""
+    by_shard, ledger = await run_pair(_available_by_shard(repository, pool), repository.get_ledger(pool.name))
+    available = sum(by_shard)
+    issued = ledger.issued(available)
+    rate, window = issue_rate(ledger.snapshots, time.time() if now is None else now, issued)
     return PoolStats(
         pool=pool.name,
-        available=sum(by_shard),
+        available=available,
         by_shard=by_shard,
         target=pool.target,
         low_watermark=pool.low_watermark,
+        keyspace=pool.format.keyspace,
+        usable_keyspace=ledger.imported if pool.imported_only else pool.format.usable_keyspace(),
+        issued=issued,
+        issue_rate_per_hour=rate,
+        rate_window_seconds=window,
+        exhausted=available == 0 and no_more_codes(pool, ledger),
+        swept=swept(pool, ledger),
     )
 
 
-async def lookup_code(repository: CodeRepository, typed: str) -> IssuedCode:
-    """The issued code a person typed, whatever the case or separators."""
-    keys = lookup_keys(typed)
-    if not keys[0] or len(typed) > MAX_TYPED_CODE_LENGTH:
+def swept(pool: PoolConfig, ledger: PoolLedger) -> bool:
+    return ledger.sweep is not None and ledger.sweep.done(pool.format.keyspace)
+
+
+def no_more_codes(pool: PoolConfig, ledger: PoolLedger) -> bool:
+    """Whether no refill can ever add a code: imported-only, or every code of the keyspace was visited."""
+    return pool.imported_only or swept(pool, ledger)
+
+
+def exhaustion_reason(pool: PoolConfig, ledger: PoolLedger) -> str | None:
+    if pool.imported_only:
+        return "it is imported-only: only `unique-codes import` adds codes to it"
+    if swept(pool, ledger):
+        return f"every other code of its keyspace ({pool.format.keyspace:,}, less blocked ones) is issued"
+    return None
+
+
+async def lookup_code(
+    repository: CodeRepository, pools: Mapping[str, PoolConfig], typed: str, pool: str | None = None
+) -> IssuedCode:
+    """The issued code a person typed, resolved against the pools' formats (`CodeFormat.resolve`: case,
+    separators, confusables), or only against `pool`'s. Only a code issued by a pool whose format accepts the
+    text is an answer, so another pool's code with a similar spelling never is; two answers are ambiguous.
+    A wrong check character (and no pool accepting the text) is `InvalidCodeError`, found without a read."""
+    if not compact(typed.strip()) or len(typed) > MAX_TYPED_CODE_LENGTH:
         raise InvalidRequestError(f"a code to look up must be 1 to {MAX_TYPED_CODE_LENGTH} characters")
-    found = await repository.get_issued(keys)
-    if found is None:
+    chosen = [resolve_pool(pools, pool)] if pool is not None else list(pools.values())
+    owners: dict[str, set[str]] = {}
+    mistyped: list[str] = []
+    for candidate in chosen:
+        try:
+            key = candidate.format.resolve(typed)
+        except CheckCharacterError:
+            mistyped.append(candidate.name)
+            continue
+        if key is not None:
+            owners.setdefault(key, set()).add(candidate.name)
+    if not owners and mistyped:
+        raise InvalidCodeError(f"{typed!r} has a wrong check character for pool {', '.join(mistyped)}: a typo?")
+    found = await repository.find_issued(list(owners)) if owners else {}
+    matches = [record for key, record in found.items() if record.pool in owners[key]]
+    if len(matches) > 1:
+        raise AmbiguousCodeError(typed, sorted(record.pool for record in matches))
+    if not matches:
         raise CodeNotFoundError(typed)
-    return found
+    return matches[0]
 
 
 class PoolStatsCache:

@@ -1,4 +1,13 @@
-"""Refill a pool: generate fresh codes, skip those already issued, write the rest as available slots.
+"""Refill a pool: generate fresh codes, skip those already issued (where that pays), write the rest as slots.
+
+How a refill finds fresh codes depends on how full the keyspace is (`fill`, the share of the usable keyspace
+issued or available, from the pool's ledger and counts):
+
+- below CHECK_FILL_FRACTION: random codes are written blind, unchecked, except for one sampled step per round;
+- from there: random codes are checked against issued (and available) codes before they are written;
+- from SWEEP_FILL_FRACTION (or once random rounds stop finding fresh codes): the keyspace is swept, each code
+  visited once in a scattered order (`SweepState`), so the last codes cost no more to find than the first. Once
+  the sweep has visited every code, every code left is in the pool: when those are issued, the pool is exhausted.
 
 A refill works in bounded rounds of at most REFILL_ROUND_SIZE candidates, so its memory does not grow with the
 target, and, given a `Deadline`, it stops cleanly before it: it does not start a round it expects to overrun,
@@ -9,16 +18,20 @@ larger than one run can write (CODES_PER_RUN) is reached over several runs.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from math import gcd
 from typing import Any, TypeVar
 
 from codepool.config import MAX_TARGET, PoolConfig
 from codepool.deadline import Deadline
-from codepool.errors import InvalidRequestError, RefillError
-from codepool.model import Candidate, RefillSummary, shard_of
+from codepool.errors import InvalidRequestError, RefillError, StoreUnavailableError
+from codepool.model import SNAPSHOT_HORIZON_SECONDS, Candidate, PoolLedger, RefillSummary, SweepState, shard_of
 from codepool.queries import available_count
 from codepool.repository import CodeRepository
+from codepool.tasks import run_pair, run_together
 
 T = TypeVar("T")
 
@@ -35,8 +48,30 @@ REFILL_ROUND_SIZE = 2_000
 its memory is bounded by this, whatever the target."""
 MIN_REFILL_ROUND = 200
 AVAILABLE_CHECK_RATIO = 1000
-MAX_BARREN_ROUNDS = 20
-"""Refill rounds in a row that find no unissued code before the keyspace is declared exhausted."""
+CHECK_FILL_FRACTION = 0.02
+"""Fill above which every candidate is checked against issued codes before it is written.
+
+The check only avoids stale slots (the claim's never-issued condition is what keeps codes unique), and an
+unchecked code is stale with odds `f`, the fraction issued. A check costs 0.5 read units per code (one of 100 keys
+of a BatchGetItem, eventually consistent): $0.0625 per million codes at $0.125 per million RRU. A stale slot costs
+a cancelled claim (2 items x 2 write units) plus its DeleteItem, 5 write units: $3.125 per million at $0.625 per
+million WRU, and a claim attempt's latency. Checking pays when f x 3.125 > 0.0625, from f = 2 %."""
+SAMPLE_STEP = 50
+"""Candidates of each unchecked round looked up before the round is written (one BatchGetItem of 50 keys, 0.0125
+read units per code of a 2,000-code round): one issued code among them turns the check on for this round and the
+rest of the refill, so a ledger that understates the fill (codes issued by another tool, an old table) costs no
+stale slots beyond the odds of a sample missing them (at 10 % fill, 0.9^50 = 0.5 %)."""
+SWEEP_FILL_FRACTION = 0.5
+"""Fill from which the keyspace is swept rather than drawn at random: above it a random draw is fresh with odds
+below 1/2, and falling towards 0; a sweep reads each code of the keyspace once (its record and its slot), so its
+cost per code written stays bounded (a few keys) to the very last code."""
+SWEEP_ROUND = 2_000
+"""Codes a sweep round visits: one ledger read, 40 BatchGetItem of 100 keys (the code's record and its slot),
+then the writes and one ledger update."""
+SNAPSHOT_SPACING_SECONDS = 60.0
+"""A refill adds a snapshot to the ledger (for the issue rate) unless the last one is younger than this."""
+LEDGER_TIMEOUT_SECONDS = 2.0
+"""The most a refill waits to count what it wrote in the ledger once its deadline has passed."""
 FIRST_ROUND_ESTIMATE_SECONDS = 2.0
 """What a full round is assumed to take until one has been measured (a smaller first round: in proportion). A
 round of 2,000 codes took about 0.5 s in the benchmark (3,856 codes/s on DynamoDB Local) and should take about 1 s
@@ -80,6 +115,7 @@ async def refill_pool(
     on_progress: Callable[[int, int], None] | None = None,
     *,
     deadline: Deadline | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> RefillSummary:
     """Top the pool up to `target` (default: the pool's) with fresh codes that were never issued.
 
@@ -88,66 +124,253 @@ async def refill_pool(
     claimed meanwhile is rejected and deleted, never issued twice.
 
     With a `deadline`, the refill may end early: the summary then has `complete` False and `stopped` "deadline",
-    and counts what was written. Raises `PoolRefillError` (a `RefillError` carrying the summary) when a round
-    fails or the keyspace looks exhausted; `RefillError` when the deadline passes before the pool's depth was
-    even read; the repository's `StoreUnavailableError` when that read fails.
+    and counts what was written. A pool whose keyspace is swept and short of codes ends with `stopped`
+    "keyspace" (and `exhausted` once nothing is available); an imported-only pool is never written to. Raises
+    `PoolRefillError` (a `RefillError` carrying the summary) when a round fails; `RefillError` when the deadline
+    passes before the pool's depth was even read; the repository's `StoreUnavailableError` when that read fails.
     """
     started = time.perf_counter()
     goal = pool.target if target is None else target
     if not 0 <= goal <= MAX_TARGET:
         raise InvalidRequestError(f"target must be between 0 and {MAX_TARGET}, got {goal}")
     try:
-        before = await _within(deadline, available_count(repository, pool))
+        before, ledger = await _within(
+            deadline, run_pair(available_count(repository, pool), repository.get_ledger(pool.name))
+        )
     except _DeadlineReached:
         raise RefillError(
             f"pool {pool.name!r}: the deadline passed before its available codes were counted", 0
         ) from None
     summary = RefillSummary(pool=pool.name, available_before=before, target=goal)
+    if pool.imported_only:
+        summary.complete = True
+        summary.exhausted = before == 0
+        summary.took_ms = (time.perf_counter() - started) * 1000
+        return summary
+    await _snapshot(repository, pool, ledger, before, clock())
+    usable = max(1, pool.format.usable_keyspace())
+    summary.fill_fraction = min(1.0, (ledger.issued(before) + before) / usable)
     need = goal - before
-    barren_rounds = 0
-    longest_round: float | None = None
-    # A random code hits one already in the pool with odds available/keyspace. Negligible for big
-    # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
-    # "written" honest, so the pool really reaches its target.
-    check_available = goal * AVAILABLE_CHECK_RATIO > pool.format.keyspace
+    refill = _Refill(repository, pool, summary, need, deadline, on_progress)
     try:
-        while summary.written < need:
-            remaining = need - summary.written
-            # Draw at least MIN_REFILL_ROUND: in a nearly full keyspace most candidates turn out issued, and a
-            # round of one or two would declare the keyspace exhausted long before it is.
-            round_size = min(max(remaining, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
-            if deadline is not None and deadline.remaining() < _round_estimate(longest_round, round_size):
-                summary.stopped = "deadline"
-                break
-            round_started = time.perf_counter()
-            summary.rounds += 1
-            candidates = _fresh_candidates(pool, round_size, summary)
-            try:
-                # Cut at the deadline, a round's in-flight BatchWriteItem may or may not have landed: either is
-                # harmless, since a slot is a blind write of a code checked not to be issued (at worst the pool
-                # holds a few more codes than `written` says, and a claim re-checks "never issued" anyway).
-                written = await _within(
-                    deadline, _check_and_write(repository, pool, candidates, remaining, check_available, summary)
-                )
-            except _DeadlineReached:
-                summary.stopped = "deadline"
-                break
-            took = time.perf_counter() - round_started
-            longest_round = took if longest_round is None else max(longest_round, took)
-            barren_rounds = 0 if written else barren_rounds + 1
-            if barren_rounds >= MAX_BARREN_ROUNDS:
-                raise PoolRefillError(f"pool {pool.name!r}: the keyspace looks exhausted", summary)
-            if on_progress is not None:
-                on_progress(summary.written, need)
+        if ledger.sweep is None and summary.fill_fraction < SWEEP_FILL_FRACTION:
+            await refill.draw_at_random(check=summary.fill_fraction >= CHECK_FILL_FRACTION)
+        else:
+            refill.needs_sweep = True
+        if refill.needs_sweep and need > 0:
+            await refill.sweep_keyspace(ledger.sweep)
     except PoolRefillError:
         summary.stopped = "error"
-        summary.took_ms = (time.perf_counter() - started) * 1000
         raise
+    finally:
+        await refill.count_in_ledger()
+        summary.took_ms = (time.perf_counter() - started) * 1000
     summary.complete = summary.written >= need
     if summary.complete:
         summary.stopped = None
-    summary.took_ms = (time.perf_counter() - started) * 1000
     return summary
+
+
+async def _snapshot(
+    repository: CodeRepository, pool: PoolConfig, ledger: PoolLedger, available: int, now: float
+) -> None:
+    """Add (now, issued) to the ledger's snapshots, dropping those past the horizon; at most one a minute."""
+    if ledger.snapshots and now - ledger.snapshots[-1][0] < SNAPSHOT_SPACING_SECONDS:
+        return
+    kept = [snap for snap in ledger.snapshots if now - snap[0] <= SNAPSHOT_HORIZON_SECONDS]
+    await repository.save_snapshots(pool.name, [*kept, (now, ledger.issued(available))])
+
+
+class _Refill:
+    """One refill's progress: what it must write, what it wrote, and what the ledger has been told."""
+
+    def __init__(
+        self,
+        repository: CodeRepository,
+        pool: PoolConfig,
+        summary: RefillSummary,
+        need: int,
+        deadline: Deadline | None,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.repository = repository
+        self.pool = pool
+        self.summary = summary
+        self.need = need
+        self.deadline = deadline
+        self.on_progress = on_progress
+        self.needs_sweep = False
+        self.longest_round: float | None = None
+        self._ledgered = 0
+        # A random code hits one already in the pool with odds available/keyspace. Negligible for big
+        # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
+        # "written" honest, so the pool really reaches its target.
+        self.check_available = need * AVAILABLE_CHECK_RATIO > pool.format.keyspace
+
+    @property
+    def remaining(self) -> int:
+        return self.need - self.summary.written
+
+    def out_of_time(self, round_size: int) -> bool:
+        if self.deadline is not None and self.deadline.remaining() < _round_estimate(self.longest_round, round_size):
+            self.summary.stopped = "deadline"
+            return True
+        return False
+
+    def round_took(self, seconds: float) -> None:
+        self.longest_round = seconds if self.longest_round is None else max(self.longest_round, seconds)
+        if self.on_progress is not None:
+            self.on_progress(self.summary.written, self.need)
+
+    async def draw_at_random(self, *, check: bool) -> None:
+        summary = self.summary
+        summary.checked = check
+        while self.remaining > 0:
+            # Draw at least MIN_REFILL_ROUND: in a nearly full keyspace most candidates turn out issued, and a
+            # round of one or two would find none long before the keyspace is used up.
+            round_size = min(max(self.remaining, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
+            if self.out_of_time(round_size):
+                return
+            round_started = time.perf_counter()
+            summary.rounds += 1
+            candidates = _fresh_candidates(self.pool, round_size, summary)
+            written_before = summary.written
+            try:
+                if not summary.checked and await _within(self.deadline, self._sample_is_stale(candidates)):
+                    summary.checked = True  # the sample met an issued code: the ledger understated the fill
+                await _within(
+                    self.deadline,
+                    _check_and_write(
+                        self.repository,
+                        self.pool,
+                        candidates,
+                        self.remaining,
+                        len(candidates) if summary.checked else 0,
+                        self.check_available,
+                        summary,
+                    ),
+                )
+            except _DeadlineReached:
+                summary.stopped = "deadline"
+                return
+            await self.count_in_ledger()
+            self.round_took(time.perf_counter() - round_started)
+            if summary.written == written_before and summary.checked:
+                # A whole round without a fresh code: random draws no longer pay; sweep the keyspace instead.
+                self.needs_sweep = True
+                return
+
+    async def _sample_is_stale(self, candidates: list[Candidate]) -> bool:
+        """Whether any of the round's first SAMPLE_STEP candidates is issued (one BatchGetItem)."""
+        issued, _ = await self.repository.existing_among(
+            self.pool.name, candidates[:SAMPLE_STEP], check_available=False
+        )
+        return bool(issued)
+
+    async def sweep_keyspace(self, standing: SweepState | None) -> None:
+        """Visit the keyspace's codes from the sweep's cursor on, writing those neither issued nor available."""
+        keyspace = self.pool.format.keyspace
+        sweep = standing or await self.repository.start_sweep(self.pool.name, _new_sweep(keyspace))
+        summary = self.summary
+        summary.checked = True
+        while self.remaining > 0:
+            if sweep.done(keyspace):
+                summary.stopped = "keyspace"
+                summary.exhausted = summary.available_before + summary.written == 0
+                return
+            if self.out_of_time(SWEEP_ROUND):
+                return
+            round_started = time.perf_counter()
+            summary.rounds += 1
+            try:
+                cursor = await _within(self.deadline, self._sweep_round(sweep))
+            except _DeadlineReached:
+                summary.stopped = "deadline"
+                return
+            await self.count_in_ledger()
+            sweep = replace(sweep, cursor=cursor)
+            self.round_took(time.perf_counter() - round_started)
+            # Another refill may be sweeping too: start the next round where the furthest of us got.
+            latest = (await self.repository.get_ledger(self.pool.name)).sweep
+            if latest is not None and latest.cursor > sweep.cursor:
+                sweep = latest
+        if sweep.done(keyspace):
+            summary.stopped = "keyspace"
+
+    async def _sweep_round(self, sweep: SweepState) -> int:
+        """One round of the sweep; returns the cursor it reached (where the next round starts)."""
+        pool, fmt, keyspace = self.pool, self.pool.format, self.pool.format.keyspace
+        end = min(keyspace, sweep.cursor + SWEEP_ROUND)
+        visited: list[tuple[int, Candidate]] = []
+        for i in range(sweep.cursor, end):
+            code = fmt.code_for(sweep.number(i, keyspace))
+            if code is not None:
+                key = fmt.canonical(code)
+                visited.append((i, Candidate(key=key, code=code, shard=shard_of(key, pool.shards))))
+        chunks = [[c for _, c in visited[start : start + REFILL_STEP]] for start in range(0, len(visited), REFILL_STEP)]
+        found = await run_together(
+            self.repository.existing_among(pool.name, chunk, check_available=True) for chunk in chunks
+        )
+        issued = set().union(*(pair[0] for pair in found))
+        available = set().union(*(pair[1] for pair in found))
+        self.summary.skipped_issued += len(issued)
+        self.summary.skipped_available += len(available)
+        fresh = [(i, c) for i, c in visited if c.key not in issued and c.key not in available]
+        cursor = end
+        if len(fresh) > self.remaining:
+            # The target is reached inside this round: stop the cursor after the last code written, so the
+            # codes after it are visited (and written) by the next refill.
+            fresh = fresh[: self.remaining]
+            cursor = fresh[-1][0] + 1 if fresh else sweep.cursor
+        await self._write_fresh([c for _, c in fresh])
+        await self.repository.advance_sweep(pool.name, cursor)
+        # Settled: every code before the cursor is issued, available or blocked. A round cut short by the target
+        # read past its cursor; the next refill reads those codes again (at most one round's worth per refill).
+        self.summary.swept += cursor - sweep.cursor
+        return cursor
+
+    async def _write_fresh(self, fresh: list[Candidate]) -> None:
+        semaphore = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+        summary = self.summary
+
+        async def write_batch(batch: list[Candidate]) -> None:
+            async with semaphore:
+                try:
+                    report = await self.repository.add_available(self.pool.name, batch)
+                except RefillError as exc:
+                    summary.written += exc.written
+                    raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", summary) from exc
+                summary.written += report.written
+                summary.batch_requests += report.requests
+                summary.unprocessed_retries += report.unprocessed_retries
+
+        await run_together(
+            write_batch(fresh[start : start + WRITE_BATCH]) for start in range(0, len(fresh), WRITE_BATCH)
+        )
+
+    async def count_in_ledger(self) -> None:
+        """Add what was written since the last call to the ledger's `written` (best effort, bounded: the
+        ledger feeds statistics and the choice of checks, never a decision that keeps codes unique)."""
+        unrecorded = self.summary.written - self._ledgered
+        if unrecorded <= 0:
+            return
+        try:
+            await asyncio.wait_for(
+                self.repository.add_to_ledger(self.pool.name, written=unrecorded), LEDGER_TIMEOUT_SECONDS
+            )
+        except (StoreUnavailableError, TimeoutError):
+            return
+        self._ledgered += unrecorded
+
+
+def _new_sweep(keyspace: int) -> SweepState:
+    """A scattered walk over the keyspace: a random start and a random step coprime to its size."""
+    step = 1
+    if keyspace > 2:
+        step = secrets.randbelow(keyspace - 1) + 1
+        while gcd(step, keyspace) != 1:
+            step = secrets.randbelow(keyspace - 1) + 1
+    return SweepState(start=secrets.randbelow(keyspace), step=step, cursor=0)
 
 
 def _round_estimate(longest_round: float | None, round_size: int) -> float:
@@ -177,10 +400,13 @@ async def _check_and_write(
     pool: PoolConfig,
     candidates: list[Candidate],
     budget: int,
+    checked: int,
     check_available: bool,
     summary: RefillSummary,
 ) -> int:
-    """Write at most `budget` of `candidates` that are neither issued nor (if checked) already available.
+    """Write at most `budget` of `candidates` that are neither issued (checked for the first `checked` of them, in
+    whole steps: all of them, or none) nor (if `check_available`) already available; candidates checked for
+    neither are written blind.
 
     Candidates go in steps of REFILL_STEP, REQUESTS_IN_FLIGHT steps at a time, so one step's check overlaps
     other steps' writes. The steps run in a TaskGroup: when one fails, the others are cancelled at once, so none
@@ -197,10 +423,13 @@ async def _check_and_write(
     left = budget
     written = 0
 
-    async def step(chunk: list[Candidate]) -> None:
+    async def write_step(index: int, chunk: list[Candidate]) -> None:
         nonlocal left, written
         async with semaphore:
-            issued, available = await repository.existing_among(pool.name, chunk, check_available=check_available)
+            issued: set[str] = set()
+            available: set[str] = set()
+            if index * REFILL_STEP < checked or check_available:
+                issued, available = await repository.existing_among(pool.name, chunk, check_available=check_available)
             summary.skipped_issued += len(issued)
             summary.skipped_available += len(available)
             fresh = [c for c in chunk if c.key not in issued and c.key not in available][: max(left, 0)]
@@ -220,8 +449,8 @@ async def _check_and_write(
     chunks = [candidates[i : i + REFILL_STEP] for i in range(0, len(candidates), REFILL_STEP)]
     try:
         async with asyncio.TaskGroup() as group:
-            for chunk in chunks:
-                group.create_task(step(chunk))
+            for index, chunk in enumerate(chunks):
+                group.create_task(write_step(index, chunk))
     except ExceptionGroup as failures:
         first = _first_failure(failures)
         raise PoolRefillError(f"refill of pool {pool.name!r} failed: {first}", summary) from first

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from codepool.model import Candidate, IssuedCode
+from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +80,26 @@ class CodeRepository(Protocol):
 
     async def count_available(self, pool: str, shard: int) -> int: ...
 
-    async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
-        """The issued code recorded under the first of `keys` that exists."""
+    async def find_issued(self, keys: Sequence[str]) -> dict[str, IssuedCode]:
+        """The issued codes recorded under any of `keys`, by key (strongly consistent)."""
+        ...
+
+    async def get_ledger(self, pool: str) -> PoolLedger:
+        """The pool's ledger (an empty one if the pool never had one)."""
+        ...
+
+    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
+        """Count codes a refill wrote or an import added (atomic increments: concurrent writers add up)."""
+        ...
+
+    async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None: ...
+
+    async def start_sweep(self, pool: str, sweep: SweepState) -> SweepState:
+        """Record `sweep` unless a sweep was started already; the sweep that stands (theirs or this one)."""
+        ...
+
+    async def advance_sweep(self, pool: str, cursor: int) -> None:
+        """Move the sweep's cursor forward to `cursor` (never back: a slower concurrent refill cannot undo)."""
         ...
 
     async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None: ...

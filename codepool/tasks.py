@@ -7,6 +7,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 async def run_together(work: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
@@ -19,6 +20,16 @@ async def run_together(work: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     except BaseExceptionGroup as failed:
         raise first_error(failed) from failed
     return [task.result() for task in tasks]
+
+
+async def run_pair(first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, U]) -> tuple[T, U]:
+    """`run_together` for two pieces of work of different types."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            one, two = group.create_task(first), group.create_task(second)
+    except BaseExceptionGroup as failed:
+        raise first_error(failed) from failed
+    return one.result(), two.result()
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -24,7 +24,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from codepool.config import resolve_pool
 from codepool.deadline import RESPONSE_MARGIN_SECONDS, Deadline, within
-from codepool.errors import InvalidRequestError, StoreAccessError, UnavailableError, UniqueCodesError
+from codepool.errors import (
+    InvalidRequestError,
+    PoolExhaustedError,
+    StoreAccessError,
+    UnavailableError,
+    UniqueCodesError,
+)
 from codepool.issuing import ClaimThrottledError, IssueResult, issue_codes
 from codepool.queries import lookup_code
 from codepool.runtime import Container, ContainerHolder
@@ -73,12 +79,12 @@ def issue() -> Response[str]:
 
 @router.get("/codes/<code>")
 def lookup(code: str) -> Response[str]:
-
+    pool = router.current_event.get_query_string_value(name="pool", default_value=None)
     deadline = _deadline()
 
     async def find(runtime: Container) -> dict[str, Any]:
         async with within(deadline, "looking up a code"):
-            return (await lookup_code(runtime.repository, code)).to_json()
+            return (await lookup_code(runtime.repository, runtime.pools, code, pool)).to_json()
 
     return json_response(200, container.run(find))
 
@@ -138,6 +144,9 @@ def _build_resolver(resolver: APIGatewayRestResolver | APIGatewayHttpResolver) -
             logger.error("request not served: an operator must act", extra={"error": error.code, "reason": str(error)})
         elif status >= 500:
             logger.warning("request not served", extra={"error": error.code, "reason": str(error)})
+        if isinstance(error, PoolExhaustedError):
+            metrics.add_dimension(name="pool", value=error.pool)
+            metrics.add_metric(name="PoolExhausted", unit=MetricUnit.Count, value=1)
         if isinstance(error, ClaimThrottledError):
             metrics.add_metric(name="ClaimThrottles", unit=MetricUnit.Count, value=error.throttles)
         headers = {"Retry-After": str(error.retry_after)} if isinstance(error, UnavailableError) else None

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Response
 
 from codepool.errors import (
+    AmbiguousCodeError,
     IdempotencyMismatchError,
     InvalidRequestError,
     NotFoundError,
@@ -21,6 +22,7 @@ STATUS_BY_ERROR: list[tuple[type[UniqueCodesError], int]] = [
     (PayloadTooLargeError, 413),
     (InvalidRequestError, 400),
     (NotFoundError, 404),
+    (AmbiguousCodeError, 409),
     (IdempotencyMismatchError, 422),
     (UnavailableError, 503),
 ]

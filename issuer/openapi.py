@@ -22,7 +22,9 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 UNAVAILABLE = {
     **_error(
-        "The pool is empty, claims kept colliding, or DynamoDB is unavailable; retry after Retry-After seconds "
+        "The pool is empty (`pool_empty`: a refill adds more) or exhausted (`pool_exhausted`: every code of its "
+        "keyspace or import is issued; no refill helps), claims kept colliding, or DynamoDB is unavailable; retry "
+        "after Retry-After seconds "
         "(`unique-codes serve` also answers `not_ready` while it fills its pools at start-up)"
     ),
     "headers": RETRY_AFTER,
@@ -127,18 +129,32 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "lookupCode",
                     "summary": "An issued code's record; the code may be typed in any case, with separators",
+                    "description": (
+                        "The typed text is resolved against every configured pool's format (case, separators and "
+                        "confusable characters such as O for 0 in a pool without O), and only a code issued by a "
+                        "pool whose format accepts the text is returned. A wrong check character is `400 "
+                        "invalid_code`, answered without reading DynamoDB."
+                    ),
                     "parameters": [
                         {
                             "name": "code",
                             "in": "path",
                             "required": True,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 256},
-                        }
+                        },
+                        {
+                            "name": "pool",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "only this pool's codes (needed when the text is a code of two pools)",
+                        },
                     ],
                     "responses": {
                         "200": _json("The record", issued),
-                        "400": _error("Not a code"),
-                        "404": _error("No such issued code"),
+                        "400": _error("Not a code (`invalid_request`), or a wrong check character (`invalid_code`)"),
+                        "404": _error("No such issued code (`code_not_found`), or unknown `pool` (`pool_not_found`)"),
+                        "409": _error("The text is an issued code of more than one pool (`ambiguous_code`)"),
                         "503": UNAVAILABLE,
                     },
                 }

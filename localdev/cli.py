@@ -104,7 +104,7 @@ async def issue_command(args: argparse.Namespace) -> int:
 
 async def lookup_command(args: argparse.Namespace) -> int:
     async with Container.open(_settings(args)) as container:
-        found = await lookup_code(container.repository, args.code)
+        found = await lookup_code(container.repository, container.pools, args.code, args.pool)
     _print_json(found.to_json())
     return 0
 
@@ -231,18 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     _pool_options(issue_parser)
 
     lookup_parser = commands.add_parser("lookup", help="show an issued code's record")
-    lookup_parser.add_argument("code", help="the code, in any case, with or without separators")
+    lookup_parser.add_argument("code", help="the code as typed: any case, separators, confusables (O for 0, ...)")
+    lookup_parser.add_argument("--pool", help="only this pool's codes (when the text is a code of two pools)")
     _engine_options(lookup_parser)
+    _pool_options(lookup_parser)
 
-    stats_parser = commands.add_parser("stats", help="available codes per pool")
+    stats_parser = commands.add_parser(
+        "stats", help="per pool: available, issued, keyspace used, issue rate over the last hour, forecast"
+    )
     stats_parser.add_argument("--pool", help="only this pool (default: all)")
     _engine_options(stats_parser)
     _pool_options(stats_parser)
+
+    from localdev.imports import add_parser as add_import_parser
+
+    add_import_parser(commands, _engine_options, _pool_options)
     return parser
+
+
+async def import_command(args: argparse.Namespace) -> int:
+    from localdev.imports import import_command as run_import
+
+    return await run_import(args, _settings(args))
 
 
 COMMANDS: dict[str, Command] = {
     "create-table": create_table_command,
+    "import": import_command,
     "refill": refill_command,
     "issue": issue_command,
     "lookup": lookup_command,

@@ -1,6 +1,6 @@
 """EventBridge schedule (all pools) or a manual `{"pool": NAME, "target": N}` -> refill -> summary log.
 
-Each pool is refilled on its own: one pool's failure (an exhausted keyspace, DynamoDB trouble) is logged and
+Each pool is refilled on its own: one pool's failure (DynamoDB trouble) is logged and
 counted for that pool, and the pools after it are still refilled. Once every pool was tried, a failure in any
 of them raises, so Lambda counts the invocation as failed and its on-failure destination and alarm see it.
 
@@ -155,7 +155,13 @@ def _log(outcome: PoolOutcome) -> None:
         )
         return
     logger.info("refilled pool", extra=summary.to_json())
-    if not summary.complete:
+    if summary.exhausted:
+        # Not a failed run (nothing went wrong, and the next run would fail the same way), but an operator must
+        # act: the PoolsExhausted alarm fires, and claims are answered 503 pool_exhausted.
+        logger.error("pool exhausted: every code of its keyspace or import is issued", extra=summary.to_json())
+    elif summary.stopped == "keyspace":
+        logger.warning("pool swept: every code left is in the pool, none can be added", extra=summary.to_json())
+    elif not summary.complete:
         logger.warning("pool refill stopped before its target; the next scheduled run goes on", extra=summary.to_json())
 
 
@@ -167,6 +173,7 @@ def _emit_pool_metrics(outcome: PoolOutcome) -> None:
         metrics.add_metric(name="RefillWritten", unit=MetricUnit.Count, value=outcome.written)
         if summary is not None:
             metrics.add_metric(name="RefillSkippedIssued", unit=MetricUnit.Count, value=summary.skipped_issued)
+            metrics.add_metric(name="PoolExhausted", unit=MetricUnit.Count, value=1 if summary.exhausted else 0)
             # The depth found at the start of the run is what claims left since the last run: the alarm on its
             # minimum fires when a pool drains below its low watermark between refills. Not emitted when the
             # depth could not be read: a missing datapoint, not a made-up 0.
@@ -182,7 +189,10 @@ def _emit_pool_metrics(outcome: PoolOutcome) -> None:
 
 def _emit_fleet_metrics(outcomes: Sequence[PoolOutcome]) -> None:
     """`PoolsBelowLowWatermark`: how many of the requested pools started this run below their low watermark (a
-    pool whose depth could not be read counts as below). Dimension `service` only: one alarm covers all pools."""
+    pool whose depth could not be read counts as below); `PoolsExhausted`: how many can get no more codes and
+    have none left. Dimension `service` only: one alarm each covers all pools."""
     below = sum(outcome.below_low_watermark for outcome in outcomes)
     fleet_metrics.add_metric(name="PoolsBelowLowWatermark", unit=MetricUnit.Count, value=below)
+    exhausted = sum(outcome.summary is not None and outcome.summary.exhausted for outcome in outcomes)
+    fleet_metrics.add_metric(name="PoolsExhausted", unit=MetricUnit.Count, value=exhausted)
     fleet_metrics.flush_metrics()

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from codepool.dynamodb.keys import TTL_ATTRIBUTE, code_key, idempotency_key, slot_key
-from codepool.model import Candidate, IssuedCode
+from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
 from codepool.repository import IdempotencyRecord
 
 Item = dict[str, Any]
@@ -71,3 +71,19 @@ def idempotency_from_item(key: str, item: Item) -> IdempotencyRecord:
         codes=issued,
         expires_at=int(item[TTL_ATTRIBUTE]["N"]),
     )
+
+
+def ledger_from_item(item: Item | None) -> PoolLedger:
+    if item is None:
+        return PoolLedger()
+
+    def number(name: str) -> int:
+        return int(item[name]["N"]) if name in item else 0
+
+    snapshots = tuple(
+        (float(pair["L"][0]["N"]), int(pair["L"][1]["N"])) for pair in item.get("snapshots", {}).get("L", [])
+    )
+    sweep = None
+    if "sweepStep" in item:
+        sweep = SweepState(start=number("sweepStart"), step=number("sweepStep"), cursor=number("sweepCursor"))
+    return PoolLedger(written=number("written"), imported=number("imported"), snapshots=snapshots, sweep=sweep)

@@ -7,6 +7,10 @@ raw writer) can use it too.
     POOL#<pool>#<shard>     <code key>    an available code (a "slot"); blind overwrites are harmless
     CODE#<code key>         CODE          an issued code and its metadata; its existence means "issued"
     IDEMPOTENCY#<key>       IDEMPOTENCY   the response of an Idempotency-Key request, expiring by TTL
+    POOL#<pool>#ledger      LEDGER        the pool's ledger: codes written and imported, snapshots, the sweep
+
+The ledger sits under the pool's own prefix (no shard is named `ledger`), so the refiller's POOL# permissions
+cover it and it never counts as a slot (slots are queried by `POOL#<pool>#<shard>`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ CODE_PREFIX = "CODE#"
 CODE_SORT_KEY = "CODE"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 IDEMPOTENCY_SORT_KEY = "IDEMPOTENCY"
+LEDGER_SORT_KEY = "LEDGER"
 
 Key = dict[str, dict[str, str]]
 
@@ -36,6 +41,10 @@ def slot_key(pool: str, shard: int, key: str) -> Key:
 def code_key(key: str) -> Key:
     """An issued code's record; its existence is what makes a code issued."""
     return {PARTITION_KEY: {"S": CODE_PREFIX + key}, SORT_KEY: {"S": CODE_SORT_KEY}}
+
+
+def ledger_key(pool: str) -> Key:
+    return {PARTITION_KEY: {"S": f"{SLOT_PREFIX}{pool}#ledger"}, SORT_KEY: {"S": LEDGER_SORT_KEY}}
 
 
 def idempotency_key(key: str) -> Key:

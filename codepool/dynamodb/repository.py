@@ -16,7 +16,14 @@ from botocore.exceptions import ClientError
 
 from codepool.backoff import full_jitter
 from codepool.dynamodb.errors import error_code, store_errors
-from codepool.dynamodb.items import idempotency_from_item, idempotency_item, record_from_item, record_item, slot_item
+from codepool.dynamodb.items import (
+    idempotency_from_item,
+    idempotency_item,
+    ledger_from_item,
+    record_from_item,
+    record_item,
+    slot_item,
+)
 from codepool.dynamodb.keys import (
     PARTITION_KEY,
     SORT_KEY,
@@ -25,11 +32,12 @@ from codepool.dynamodb.keys import (
     code_of_record,
     idempotency_key,
     is_code_record,
+    ledger_key,
     slot_key,
     slot_partition,
 )
 from codepool.errors import RefillError, StoreUnavailableError
-from codepool.model import Candidate, IssuedCode
+from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
 from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
 
 if TYPE_CHECKING:
@@ -229,18 +237,81 @@ class DynamoDBRepository:
                 return total
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
+    async def find_issued(self, keys: Sequence[str]) -> dict[str, IssuedCode]:
         unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
         request: Item = {self._table: {"Keys": [code_key(key) for key in unique], "ConsistentRead": True}}
         found = await self._batch_get(request, MAX_LOOKUP_ATTEMPTS)
         if found is None:
             # Answering 404 for a code that may exist would be a lie; the caller can retry.
             raise StoreUnavailableError("DynamoDB BatchGetItem kept returning UnprocessedKeys (throttled)")
-        by_key = {code_of_record(item[PARTITION_KEY]["S"]): item for item in found}
-        for key in unique:
-            if key in by_key:
-                return record_from_item(by_key[key])
-        return None
+        return {code_of_record(item[PARTITION_KEY]["S"]): record_from_item(item) for item in found}
+
+    async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
+        """The issued code recorded under the first of `keys` that exists."""
+        found = await self.find_issued(keys)
+        return next((found[key] for key in keys if key in found), None)
+
+    async def get_ledger(self, pool: str) -> PoolLedger:
+        response = await _send(
+            "GetItem",
+            lambda: self._client.get_item(TableName=self._table, Key=ledger_key(pool), ConsistentRead=True),
+        )
+        return ledger_from_item(response.get("Item"))
+
+    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
+        if not written and not imported:
+            return
+        await self._update_ledger(
+            pool, "ADD written :written, imported :imported", {":written": written, ":imported": imported}
+        )
+
+    async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None:
+        listed = {"L": [{"L": [{"N": repr(round(at, 3))}, {"N": str(issued)}]} for at, issued in snapshots]}
+        await self._update_ledger(pool, "SET snapshots = :snapshots", {":snapshots": listed})
+
+    async def start_sweep(self, pool: str, sweep: SweepState) -> SweepState:
+        try:
+            await self._update_ledger(
+                pool,
+                "SET sweepStart = :start, sweepStep = :step, sweepCursor = :cursor",
+                {":start": sweep.start, ":step": sweep.step, ":cursor": sweep.cursor},
+                condition="attribute_not_exists(sweepStep)",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+        standing = (await self.get_ledger(pool)).sweep
+        return standing if standing is not None else sweep
+
+    async def advance_sweep(self, pool: str, cursor: int) -> None:
+        try:
+            await self._update_ledger(
+                pool,
+                "SET sweepCursor = :cursor",
+                {":cursor": cursor},
+                condition="attribute_exists(sweepStep) AND sweepCursor < :cursor",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    async def _update_ledger(
+        self, pool: str, expression: str, values: dict[str, Any], condition: str | None = None
+    ) -> None:
+        """One UpdateItem on the ledger; a failed `condition` is the caller's `ClientError` to read."""
+        arguments: Item = {
+            "TableName": self._table,
+            "Key": ledger_key(pool),
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": {
+                name: value if isinstance(value, dict) else {"N": str(value)} for name, value in values.items()
+            },
+        }
+        if condition is not None:
+            arguments["ConditionExpression"] = condition
+        await _send("UpdateItem", lambda: self._client.update_item(**arguments))
 
     async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None:
         response = await _send(

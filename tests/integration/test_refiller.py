@@ -15,7 +15,6 @@ import pytest
 import refiller.app
 from codepool.config import Settings, load_pools
 from codepool.dynamodb.keys import code_key
-from codepool.errors import RefillError
 from codepool.queries import available_count
 from codepool.runtime import Container
 from tests.support.events import load_event
@@ -157,38 +156,45 @@ def pools_below_low_watermark(documents: list[dict[str, Any]]) -> float:
     return value
 
 
-def test_an_exhausted_pool_fails_the_run_but_the_pools_after_it_are_refilled(
+def fleet_metric(documents: list[dict[str, Any]], name: str) -> float:
+    (value,) = [
+        doc["metrics"][name]
+        for doc in documents
+        if name in doc["metrics"] and doc["dimensions"] == {"service": "refiller"}
+    ]
+    assert isinstance(value, float)
+    return value
+
+
+def test_an_exhausted_pool_is_reported_and_alarmed_and_the_pools_after_it_are_refilled(
     lambda_env: Settings, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     issue_every_code(lambda_env, "tiny")
-    scheduled = load_event("eventbridge-scheduled.json")
-    with pytest.raises(RefillError, match=r"'tiny'.*exhausted") as caught:
-        refiller.app.lambda_handler(scheduled, None)  # type: ignore[arg-type]
+    result = refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
     assert depths(lambda_env) == {"default": 30, "tiny": 0, "after": 40}
-    assert "'after'" not in str(caught.value)
-    assert "'default'" not in str(caught.value)
-    failures = [record for record in caplog.records if record.levelname == "ERROR"]
-    assert [(r.getMessage(), getattr(r, "pool", None)) for r in failures] == [("pool refill failed", "tiny")]
-    assert [getattr(r, "pool", None) for r in caplog.records if r.getMessage() == "refilled pool"] == [
-        "default",
-        "after",
-    ]
+    tiny = next(summary for summary in result["refilled"] if summary["pool"] == "tiny")
+    assert (tiny["exhausted"], tiny["stopped"], tiny["written"], tiny["swept"]) == (True, "keyspace", 0, 100)
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert [(r.getMessage().split(":")[0], getattr(r, "pool", None)) for r in errors] == [("pool exhausted", "tiny")]
     documents = emitted_metrics(capsys.readouterr().out)
     by_pool = pool_metrics(documents)
-    assert {pool: metrics["RefillFailed"] for pool, metrics in by_pool.items()} == {
+    assert {pool: metrics["PoolExhausted"] for pool, metrics in by_pool.items()} == {
         "default": 0,
         "tiny": 1,
         "after": 0,
     }
+    assert {pool: metrics["RefillFailed"] for pool, metrics in by_pool.items()} == {"default": 0, "tiny": 0, "after": 0}
     assert (by_pool["after"]["RefillWritten"], by_pool["after"]["PoolAvailableAfterRefill"]) == (40, 40)
     assert pools_below_low_watermark(documents) == 3  # all three started empty
+    assert fleet_metric(documents, "PoolsExhausted") == 1
 
-    # The next run: default and after are full, tiny is still exhausted, and still the only one below.
-    with pytest.raises(RefillError, match="'tiny'"):
-        refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
+    # The next run: default and after are full, tiny is still exhausted (its sweep is remembered: no new draws).
+    again = refiller.app.lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
+    tiny = next(summary for summary in again["refilled"] if summary["pool"] == "tiny")
+    assert (tiny["exhausted"], tiny["swept"], tiny["rounds"]) == (True, 0, 0)
     documents = emitted_metrics(capsys.readouterr().out)
     assert pools_below_low_watermark(documents) == 1
-    assert pool_metrics(documents)["tiny"]["RefillFailed"] == 1
+    assert fleet_metric(documents, "PoolsExhausted") == 1
 
 
 def test_a_run_with_little_time_left_stops_cleanly_with_partial_progress(

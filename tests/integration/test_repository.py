@@ -109,7 +109,7 @@ async def test_issue_service_end_to_end(repository: DynamoDBRepository) -> None:
     with pytest.raises(IdempotencyMismatchError):
         await issue_codes(components, IssueRequest(pool=POOL.name), idempotency_key="k")
     for code in first.codes:
-        stored = await lookup_code(repository, code.code.lower())
+        stored = await lookup_code(repository, POOLS, code.code.lower())
         assert stored == code
         assert stored.metadata == {"usedBy": "alice", "reference": "r", "description": "d"}
     assert await available_count(repository, POOL) == 57

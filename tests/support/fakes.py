@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from codepool.model import Candidate, IssuedCode
+from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
 from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
 
 
@@ -14,6 +14,7 @@ class InMemoryRepository:
     slots: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
     issued: dict[str, IssuedCode] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    ledgers: dict[str, PoolLedger] = field(default_factory=dict)
     requests: int = 0
 
     async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
@@ -76,6 +77,37 @@ class InMemoryRepository:
     async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
         self.requests += 1
         return next((self.issued[key] for key in keys if key in self.issued), None)
+
+    async def find_issued(self, keys: Sequence[str]) -> dict[str, IssuedCode]:
+        self.requests += 1
+        return {key: self.issued[key] for key in keys if key in self.issued}
+
+    async def get_ledger(self, pool: str) -> PoolLedger:
+        self.requests += 1
+        return self.ledgers.get(pool, PoolLedger())
+
+    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
+        self.requests += 1
+        ledger = self.ledgers.get(pool, PoolLedger())
+        self.ledgers[pool] = replace(ledger, written=ledger.written + written, imported=ledger.imported + imported)
+
+    async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None:
+        self.requests += 1
+        self.ledgers[pool] = replace(self.ledgers.get(pool, PoolLedger()), snapshots=tuple(snapshots))
+
+    async def start_sweep(self, pool: str, sweep: SweepState) -> SweepState:
+        self.requests += 1
+        ledger = self.ledgers.get(pool, PoolLedger())
+        if ledger.sweep is None:
+            self.ledgers[pool] = ledger = replace(ledger, sweep=sweep)
+        assert ledger.sweep is not None
+        return ledger.sweep
+
+    async def advance_sweep(self, pool: str, cursor: int) -> None:
+        self.requests += 1
+        ledger = self.ledgers.get(pool, PoolLedger())
+        if ledger.sweep is not None and ledger.sweep.cursor < cursor:
+            self.ledgers[pool] = replace(ledger, sweep=replace(ledger.sweep, cursor=cursor))
 
     async def get_idempotency(self, key: str, now: int) -> IdempotencyRecord | None:
         self.requests += 1

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
+from codepool.checks import luhn_character as luhn_check_character
 from codepool.errors import ConfigError
-from codepool.formats import ALPHABET_PRESETS, CodeFormat, compact, lookup_keys, luhn_check_character
+from codepool.formats import ALPHABET_PRESETS, CheckCharacterError, CodeFormat, compact
 
 
 def test_default_style_code_uses_only_unambiguous_characters() -> None:
@@ -44,11 +45,6 @@ def test_luhn_check_character_catches_single_typos() -> None:
                 assert not fmt.matches(f"{typo[:3]}-{typo[3:]}"), typo
 
 
-def test_known_luhn_value_for_digits() -> None:
-    # The classic Luhn example: 7992739871 has check digit 3.
-    assert luhn_check_character("7992739871", "0123456789") == "3"
-
-
 def test_blocklisted_words_are_never_generated() -> None:
     fmt = CodeFormat(alphabet="AB", length=6, blocklist=("aaa",))
     codes = {fmt.generate() for _ in range(300)}
@@ -64,9 +60,36 @@ def test_case_sensitive_alphabet_keeps_case_in_the_key() -> None:
     assert not CodeFormat(alphabet="unambiguous", length=8).case_sensitive
 
 
-def test_lookup_keys_accept_what_people_type() -> None:
-    assert lookup_keys(" ab3d-ef9h ") == ["ab3def9h", "AB3DEF9H"]
-    assert lookup_keys("AB3D EF9H") == ["AB3DEF9H"]
+def test_resolve_accepts_what_people_type() -> None:
+    fmt = CodeFormat(alphabet="unambiguous", length=8, pattern="####-####")
+    assert fmt.resolve(" ab3d-ef9h ") == "AB3DEF9H"
+    assert fmt.resolve("AB3D EF9H") == "AB3DEF9H"
+    assert fmt.resolve("AB3DEF9") is None  # too short
+    assert fmt.resolve("AB3DEF9O") is None  # no O in this alphabet, and no 0 either: not a code of it
+
+
+def test_resolve_keeps_case_for_case_sensitive_alphabets() -> None:
+    fmt = CodeFormat(alphabet="base62", length=6)
+    assert fmt.resolve("ab-12CD") == "ab12CD"
+
+
+def test_resolve_maps_confusables_to_the_alphabets_own_characters() -> None:
+    crockford = CodeFormat(alphabet="crockford", length=8)
+    assert crockford.resolve("oIl2-5s8b") == "01125S8B"
+    numeric = CodeFormat(alphabet="numeric", length=6)
+    assert numeric.resolve("1O2-Z5S") == "102255"  # Z -> 2 and S -> 5: the numeric alphabet has no letters
+
+
+def test_resolve_checks_the_affixes_and_the_check_character() -> None:
+    fmt = CodeFormat(alphabet="numeric", length=6, prefix="VIP-", check="damm", pattern="###-####")
+    code = fmt.generate()
+    assert fmt.resolve(code) == fmt.canonical(code)
+    assert fmt.resolve(code.lower().replace("-", " ")) == fmt.canonical(code)
+    assert fmt.resolve("XYZ-" + code[4:]) is None
+    body = code[4:].replace("-", "")
+    typo = body[:-1] + str((int(body[-1]) + 1) % 10)
+    with pytest.raises(CheckCharacterError):
+        fmt.resolve("VIP-" + typo)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +119,7 @@ def _substitutions(code: str, alphabet: str) -> list[str]:
 def test_luhn_catches_every_single_substitution_exhaustively(preset: str) -> None:
     """Every body of two characters, every single-character substitution anywhere in body or check character."""
     alphabet = ALPHABET_PRESETS[preset]
-    fmt = CodeFormat(alphabet=preset, length=2, check="luhn")
+    fmt = CodeFormat(alphabet=preset, length=2, check="luhn", default_blocklist=False)
     for first in alphabet:
         for second in alphabet:
             body = first + second

@@ -15,7 +15,7 @@ from codepool.config import PoolConfig
 from codepool.deadline import Deadline
 from codepool.errors import RefillError, StoreUnavailableError
 from codepool.formats import CodeFormat
-from codepool.model import Candidate
+from codepool.model import Candidate, IssuedCode, PoolLedger
 from codepool.refilling import REFILL_ROUND_SIZE, PoolRefillError, refill_pool
 from codepool.repository import WriteReport
 from tests.support.fakes import InMemoryRepository
@@ -197,3 +197,50 @@ async def test_store_trouble_in_a_step_is_one_refill_error_caused_by_it() -> Non
     assert caught.value.written == slots_in(repository, POOL) == 0
     assert repository.completed_after_failure == 0
     assert repository.cancelled >= 1
+
+
+@dataclass
+class CountingChecks(InMemoryRepository):
+    checked_codes: int = 0
+
+    async def existing_among(
+        self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
+    ) -> tuple[set[str], set[str]]:
+        self.checked_codes += len(candidates)
+        return await super().existing_among(pool, candidates, check_available=check_available)
+
+
+SMALL = PoolConfig(name="small", format=CodeFormat(alphabet="numeric", length=5), target=1_000, low_watermark=0)
+
+
+async def test_below_the_check_fill_fraction_codes_are_written_unchecked_but_for_a_sample() -> None:
+    repository = InMemoryRepository()
+    summary = await refill_pool(repository, BIG, 4_000)
+    assert (summary.checked, summary.fill_fraction, summary.written) == (False, 0.0, 4_000)
+    # Two rounds of 2,000: one sampled BatchGetItem each, no other check.
+    assert summary.rounds == 2
+
+
+async def test_a_sample_that_meets_issued_codes_turns_the_check_on_whatever_the_ledger_says() -> None:
+    repository = InMemoryRepository()
+    fmt = SMALL.format
+    for number in range(0, fmt.keyspace, 10):  # 10 % issued behind the ledger's back (an old table, another tool)
+        code = fmt.code_for(number)
+        if code is not None:
+            repository.issued[fmt.canonical(code)] = IssuedCode(code=code, pool="small", issued_at="t")
+    summary = await refill_pool(repository, SMALL)
+    assert summary.fill_fraction == 0.0  # the ledger knows of none
+    assert summary.checked
+    assert summary.skipped_issued > 0
+    assert not repository.available_keys("small") & set(repository.issued)
+
+
+async def test_from_the_check_fill_fraction_every_candidate_is_checked() -> None:
+    repository = CountingChecks()
+    # The ledger says 3,000 of the pool's codes were issued (3 % of 100,000, less blocked ones); the table holds
+    # none, so no sample could have turned the check on: the fill fraction did.
+    repository.ledgers["small"] = PoolLedger(written=3_000)
+    summary = await refill_pool(repository, SMALL)
+    assert summary.fill_fraction >= codepool.refilling.CHECK_FILL_FRACTION
+    assert summary.checked
+    assert repository.checked_codes == 1_000  # every candidate, in steps of 100; an unchecked refill: 50

@@ -10,8 +10,8 @@ from codepool.errors import (
     IdempotencyMismatchError,
     InvalidRequestError,
     PoolEmptyError,
+    PoolExhaustedError,
     PoolNotFoundError,
-    RefillError,
 )
 from codepool.formats import CodeFormat
 from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes
@@ -180,7 +180,7 @@ async def test_invalid_requests_write_nothing(request_: IssueRequest, key: str |
     assert not repository.issued
 
 
-async def test_refill_never_writes_an_issued_code_and_gives_up_on_an_exhausted_keyspace() -> None:
+async def test_refill_never_writes_an_issued_code_and_an_exhausted_keyspace_says_so() -> None:
     tiny = PoolConfig(name="tiny", format=CodeFormat(alphabet="numeric", length=2), target=50, low_watermark=0)
     repository = InMemoryRepository()
     await refill_pool(repository, tiny, 50)
@@ -189,9 +189,14 @@ async def test_refill_never_writes_an_issued_code_and_gives_up_on_an_exhausted_k
     summary = await refill_pool(repository, tiny, 50)
     assert summary.written == 50
     assert not {tiny.format.canonical(c) for c in issued} & repository.available_keys("tiny")
-    await issue_codes(components, IssueRequest(pool="tiny", count=25))
-    with pytest.raises(RefillError, match="exhausted"):
-        await refill_pool(repository, tiny, 50)
+    # Half the keyspace issued: that refill swept it, so every code left is in the pool now.
+    assert (summary.swept, summary.stopped, summary.exhausted) == (100, None, False)
+    for _ in range(2):
+        await issue_codes(components, IssueRequest(pool="tiny", count=25))
+    with pytest.raises(PoolExhaustedError, match="every other code of its keyspace"):
+        await issue_codes(components, IssueRequest(pool="tiny"))
+    again = await refill_pool(repository, tiny, 50)
+    assert (again.written, again.stopped, again.exhausted) == (0, "keyspace", True)
 
 
 async def test_lookup_accepts_typed_variants() -> None:
@@ -199,9 +204,9 @@ async def test_lookup_accepts_typed_variants() -> None:
     result = await issue_codes(Components.over(repository, POOLS), IssueRequest(pool=POOL.name))
     code = result.codes[0].code
     typed = f" {code[:4].lower()}-{code[4:].lower()} "
-    assert (await lookup_code(repository, typed)).code == code
+    assert (await lookup_code(repository, POOLS, typed)).code == code
     with pytest.raises(InvalidRequestError):
-        await lookup_code(repository, " - ")
+        await lookup_code(repository, POOLS, " - ")
 
 
 async def test_idempotency_keys_are_scoped_per_authenticated_caller() -> None:
