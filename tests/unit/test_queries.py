@@ -7,8 +7,8 @@ import pytest
 from codepool.config import PoolConfig
 from codepool.errors import AmbiguousCodeError, CodeNotFoundError, InvalidCodeError, PoolNotFoundError
 from codepool.formats import CodeFormat
-from codepool.model import IssuedCode
-from codepool.queries import POOL_STATS_TTL_SECONDS, PoolStatsCache, lookup_code
+from codepool.model import IssuedCode, PoolLedger, issue_rate
+from codepool.queries import POOL_STATS_TTL_SECONDS, PoolStatsCache, lookup_code, pool_stats
 from codepool.refilling import refill_pool
 from tests.support.fakes import InMemoryRepository
 
@@ -80,3 +80,29 @@ async def test_text_no_pool_could_have_issued_is_not_found_without_any_read() ->
 async def test_an_unknown_pool_in_a_lookup_is_pool_not_found() -> None:
     with pytest.raises(PoolNotFoundError):
         await lookup_code(InMemoryRepository(), TYPED_POOLS, "AB12CD", pool="nope")
+
+
+def test_the_issue_rate_looks_one_hour_back_from_the_ledgers_snapshots() -> None:
+    now = 100_000.0
+    snapshots = ((now - 7200, 0), (now - 3700, 1_000), (now - 1800, 3_000))
+    rate, window = issue_rate(snapshots, now, issued_now=4_000)
+    assert window == 3700  # the latest snapshot at least an hour old
+    assert rate == pytest.approx(3_000 * 3600 / 3700)
+    young_rate, young_window = issue_rate(((now - 600, 0),), now, issued_now=100)
+    assert (young_rate, young_window) == (pytest.approx(600.0), 600)  # a young pool: a shorter window, scaled
+    assert issue_rate((), now, 5) == (None, 0.0)
+
+
+async def test_pool_statistics_forecast_when_the_pool_and_the_keyspace_run_dry() -> None:
+    repository = InMemoryRepository()
+    await refill_pool(repository, POOL, 100)
+    now = 50_000.0
+    # The ledger: 1,100 written so far, 100 of them still available, so 1,000 issued; 900 issued an hour ago.
+    repository.ledgers[POOL.name] = PoolLedger(written=1_100, snapshots=((now - 3600, 900),))
+    stats = (await pool_stats(repository, POOL, now=now)).to_json()
+    assert (stats["available"], stats["issued"], stats["issueRatePerHour"]) == (100, 1_000, 100.0)
+    assert stats["forecast"]["poolDryInSeconds"] == 3600
+    usable = POOL.format.usable_keyspace()
+    assert stats["usableKeyspace"] == usable
+    assert stats["forecast"]["keyspaceExhaustedInSeconds"] == round((usable - 1_000) / 100 * 3600)
+    assert (stats["exhausted"], stats["swept"]) == (False, False)
