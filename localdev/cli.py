@@ -64,6 +64,7 @@ async def create_table_command(args: argparse.Namespace) -> int:
 
 
 async def refill_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     settings = _settings(args)
@@ -72,7 +73,10 @@ async def refill_command(args: argparse.Namespace) -> int:
     summaries: list[RefillSummary] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     async with Container.open(settings, pools) as container:
-        with Progress(*columns, disable=args.quiet or not sys.stderr.isatty(), console=None) as progress:
+        # On stderr: stdout carries the JSON summary.
+        with Progress(
+            *columns, disable=args.quiet or not sys.stderr.isatty(), console=Console(stderr=True)
+        ) as progress:
             for pool in chosen:
                 task = progress.add_task(f"refill {pool.name}", total=None)
 
@@ -85,6 +89,11 @@ async def refill_command(args: argparse.Namespace) -> int:
 
 
 async def issue_command(args: argparse.Namespace) -> int:
+    from localdev import bulk
+
+    if args.out is not None:
+        return await bulk.issue_to_file(bulk.BulkOptions.from_args(args), _settings(args))
+    bulk.check_single_issue(args)
     request = IssueRequest(
         pool=args.pool,
         count=args.count,
@@ -220,13 +229,28 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(refill_parser)
     _pool_options(refill_parser)
 
-    issue_parser = commands.add_parser("issue", help="claim codes")
+    issue_parser = commands.add_parser("issue", help="claim codes (with --out: a resumable bulk run into a CSV file)")
     issue_parser.add_argument("--pool", default="default")
-    issue_parser.add_argument("--count", type=int, default=1)
+    issue_parser.add_argument(
+        "--count", type=int, default=1, help="codes to claim: 1-25, or with --out 1-10,000,000 (default 1)"
+    )
     issue_parser.add_argument("--used-by")
     issue_parser.add_argument("--reference")
     issue_parser.add_argument("--description")
     issue_parser.add_argument("--idempotency-key")
+    issue_parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="bulk run: write the codes to this CSV file (code,pool,issuedAt) in chunks of 25, print a JSON "
+        "summary; the same command again resumes an interrupted run (state in FILE.state.json, for 23 h)",
+    )
+    issue_parser.add_argument(
+        "--concurrency", type=int, help="with --out: chunks of 25 claimed at the same time (1-64, default 8)"
+    )
+    issue_parser.add_argument(
+        "--no-refill", action="store_true", help="with --out: stop when the pool runs empty instead of topping it up"
+    )
+    issue_parser.add_argument("--quiet", action="store_true", help="with --out: no progress bar")
     _engine_options(issue_parser)
     _pool_options(issue_parser)
 

@@ -79,6 +79,7 @@ def _csv_entries(file: io.TextIOBase, column: str, header: bool) -> Iterator[tup
 
 
 async def import_command(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     path, lines = _input_file(args.file)
@@ -88,7 +89,9 @@ async def import_command(args: argparse.Namespace, settings: Settings) -> int:
     entries = read_entries(path, args.column, args.header)
     try:
         async with Container.open(settings, pools) as container:
-            with Progress(*columns, disable=args.quiet or not sys.stderr.isatty()) as progress:
+            with Progress(
+                *columns, disable=args.quiet or not sys.stderr.isatty(), console=Console(stderr=True)
+            ) as progress:
                 task = progress.add_task(pool.name, total=lines)
 
                 def report(summary: ImportSummary) -> None:
