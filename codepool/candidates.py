@@ -66,13 +66,16 @@ class CandidatePrefetcher:
         if not self._contended.pop(pool.name, True):
             self._windows[pool.name] = min(MAX_WINDOW, self.window(pool.name) * 2)
         self._contended[pool.name] = False
-        held = {candidate.key for candidate in queue}
         shards = list(range(pool.shards))
         secrets.SystemRandom().shuffle(shards)
         for shard in shards:
             start = pool.format.canonical(pool.format.generate())
             limit = max(self.window(pool.name), count - len(queue))
             found = await self._repository.find_candidates(pool.name, shard, start, limit)
+            # What the queue holds now, after the await: a concurrent `take` (several claims in flight on one
+            # container, as in a bulk issue) may have added the same candidates meanwhile, and one claim must never
+            # name an item twice (DynamoDB refuses such a transaction).
+            held = {candidate.key for candidate in queue}
             queue.extend(candidate for candidate in found if candidate.key not in held)
             if len(queue) >= count:
                 return

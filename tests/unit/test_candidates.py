@@ -4,6 +4,8 @@ the rest go back first; a throttled claim keeps every candidate and the window; 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from codepool.candidates import INITIAL_WINDOW, MAX_WINDOW, MIN_WINDOW, CandidatePrefetcher
@@ -196,3 +198,22 @@ async def test_slots_added_directly_are_candidates() -> None:
     with pytest.raises(PoolEmptyError):
         await prefetcher.take(POOL, 4)
     assert sorted(await prefetcher.take(POOL, 3), key=lambda c: c.key) == slots
+
+
+class YieldingRepository(InMemoryRepository):
+    """Each query yields to the loop first, as a real one does, so concurrent takes interleave."""
+
+    async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
+        await asyncio.sleep(0)
+        return await super().find_candidates(pool, shard, start, limit)
+
+
+async def test_concurrent_takes_never_hand_out_or_queue_a_candidate_twice() -> None:
+    repository = YieldingRepository()
+    await refill_pool(repository, POOL, 40)  # fewer than the windows ask for: every prefetch sees the same slots
+    prefetcher = CandidatePrefetcher(repository)
+    taken = await asyncio.gather(*(prefetcher.take(POOL, 5) for _ in range(8)))
+    for batch in taken:
+        assert len({candidate.key for candidate in batch}) == 5  # one claim never names an item twice
+    queued = list(prefetcher._queues[POOL.name])
+    assert len(queued) == len({candidate.key for candidate in queued})
