@@ -7,17 +7,16 @@ written. The pool's ledger counts what was imported (`PoolLedger.imported`), for
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from codepool.config import PoolConfig
 from codepool.formats import CheckCharacterError
 from codepool.model import Candidate, shard_of
 from codepool.repository import CodeRepository
-from codepool.tasks import run_together
+from codepool.tasks import run_limited
 
 IMPORT_BATCH = 1_000
 """Codes validated before they are checked and written together: bounds memory besides the duplicate index."""
@@ -130,28 +129,22 @@ def _validate(
 
 async def _store(repository: CodeRepository, pool: PoolConfig, batch: list[Candidate], summary: ImportSummary) -> None:
     """Check the batch against issued and pooled codes, write the fresh ones, count them in the ledger."""
-    slots = asyncio.Semaphore(IN_FLIGHT)
     chunks = [batch[start : start + CHECK_CHUNK] for start in range(0, len(batch), CHECK_CHUNK)]
-    found = await run_together(
-        _bounded(slots, partial(repository.existing_among, pool.name, chunk, check_available=True)) for chunk in chunks
+    found = await run_limited(
+        IN_FLIGHT, (partial(repository.existing_among, pool.name, chunk, check_available=True) for chunk in chunks)
     )
     issued = set().union(*(pair[0] for pair in found))
     available = set().union(*(pair[1] for pair in found)) - issued
     summary.already_issued += sum(candidate.key in issued for candidate in batch)
     summary.already_available += sum(candidate.key in available for candidate in batch)
     fresh = [candidate for candidate in batch if candidate.key not in issued and candidate.key not in available]
-    reports = await run_together(
-        _bounded(slots, partial(repository.add_available, pool.name, fresh[start : start + WRITE_CHUNK]))
-        for start in range(0, len(fresh), WRITE_CHUNK)
+    reports = await run_limited(
+        IN_FLIGHT,
+        (
+            partial(repository.add_available, pool.name, fresh[start : start + WRITE_CHUNK])
+            for start in range(0, len(fresh), WRITE_CHUNK)
+        ),
     )
     written = sum(report.written for report in reports)
     await repository.add_to_ledger(pool.name, imported=written)
     summary.imported += written
-
-
-T = TypeVar("T")
-
-
-async def _bounded(slots: asyncio.Semaphore, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    async with slots:
-        return await work()

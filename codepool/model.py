@@ -209,6 +209,8 @@ class RefillSummary:
     skipped_available: int = 0
     skipped_repeated: int = 0
     batch_requests: int = 0
+    check_requests: int = 0
+    """BatchGetItem requests (one per 100 keys) spent checking candidates: the sample, the checks, the sweep."""
     unprocessed_retries: int = 0
     took_ms: float = 0.0
     rounds: int = 0
@@ -237,6 +239,7 @@ class RefillSummary:
             "skippedAvailable": self.skipped_available,
             "skippedRepeated": self.skipped_repeated,
             "batchRequests": self.batch_requests,
+            "checkRequests": self.check_requests,
             "unprocessedRetries": self.unprocessed_retries,
             "tookMs": round(self.took_ms, 1),
             "rounds": self.rounds,

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from functools import partial
 from math import gcd
 from typing import Any, TypeVar
 
@@ -31,7 +32,7 @@ from codepool.errors import InvalidRequestError, RefillError, StoreUnavailableEr
 from codepool.model import SNAPSHOT_HORIZON_SECONDS, Candidate, PoolLedger, RefillSummary, SweepState, shard_of
 from codepool.queries import available_count
 from codepool.repository import CodeRepository
-from codepool.tasks import run_pair, run_together
+from codepool.tasks import run_limited, run_pair
 
 T = TypeVar("T")
 
@@ -265,6 +266,7 @@ class _Refill:
         issued, _ = await self.repository.existing_among(
             self.pool.name, candidates[:SAMPLE_STEP], check_available=False
         )
+        self.summary.check_requests += 1
         return bool(issued)
 
     async def sweep_keyspace(self, standing: SweepState | None) -> None:
@@ -307,12 +309,24 @@ class _Refill:
             if code is not None:
                 key = fmt.canonical(code)
                 visited.append((i, Candidate(key=key, code=code, shard=shard_of(key, pool.shards))))
-        chunks = [[c for _, c in visited[start : start + REFILL_STEP]] for start in range(0, len(visited), REFILL_STEP)]
-        found = await run_together(
-            self.repository.existing_among(pool.name, chunk, check_available=True) for chunk in chunks
+        # Two reads, so no key is read for nothing: every code's record (most are issued, late in a sweep), then
+        # the slots of those that are not (the few the pool may already hold), REFILL_STEP keys per request.
+        codes = [candidate for _, candidate in visited]
+        found = await run_limited(
+            REQUESTS_IN_FLIGHT,
+            (
+                partial(self.repository.existing_among, pool.name, chunk, check_available=False)
+                for chunk in _steps(codes)
+            ),
         )
         issued = set().union(*(pair[0] for pair in found))
-        available = set().union(*(pair[1] for pair in found))
+        unissued = [candidate for candidate in codes if candidate.key not in issued]
+        self.summary.check_requests += len(_steps(codes)) + len(_steps(unissued))
+        pooled = await run_limited(
+            REQUESTS_IN_FLIGHT,
+            (partial(self.repository.available_among, pool.name, chunk) for chunk in _steps(unissued)),
+        )
+        available = set().union(*pooled)
         self.summary.skipped_issued += len(issued)
         self.summary.skipped_available += len(available)
         fresh = [(i, c) for i, c in visited if c.key not in issued and c.key not in available]
@@ -330,22 +344,21 @@ class _Refill:
         return cursor
 
     async def _write_fresh(self, fresh: list[Candidate]) -> None:
-        semaphore = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
         summary = self.summary
 
         async def write_batch(batch: list[Candidate]) -> None:
-            async with semaphore:
-                try:
-                    report = await self.repository.add_available(self.pool.name, batch)
-                except RefillError as exc:
-                    summary.written += exc.written
-                    raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", summary) from exc
-                summary.written += report.written
-                summary.batch_requests += report.requests
-                summary.unprocessed_retries += report.unprocessed_retries
+            try:
+                report = await self.repository.add_available(self.pool.name, batch)
+            except RefillError as exc:
+                summary.written += exc.written
+                raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", summary) from exc
+            summary.written += report.written
+            summary.batch_requests += report.requests
+            summary.unprocessed_retries += report.unprocessed_retries
 
-        await run_together(
-            write_batch(fresh[start : start + WRITE_BATCH]) for start in range(0, len(fresh), WRITE_BATCH)
+        await run_limited(
+            REQUESTS_IN_FLIGHT,
+            (partial(write_batch, fresh[start : start + WRITE_BATCH]) for start in range(0, len(fresh), WRITE_BATCH)),
         )
 
     async def count_in_ledger(self) -> None:
@@ -361,6 +374,10 @@ class _Refill:
         except (StoreUnavailableError, TimeoutError):
             return
         self._ledgered += unrecorded
+
+
+def _steps(candidates: list[Candidate]) -> list[list[Candidate]]:
+    return [candidates[start : start + REFILL_STEP] for start in range(0, len(candidates), REFILL_STEP)]
 
 
 def _new_sweep(keyspace: int) -> SweepState:

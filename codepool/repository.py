@@ -74,6 +74,10 @@ class CodeRepository(Protocol):
         """Which candidates are already issued, and (if `check_available`) already in the pool."""
         ...
 
+    async def available_among(self, pool: str, candidates: Sequence[Candidate]) -> set[str]:
+        """Which candidates are in the pool already (their slots only)."""
+        ...
+
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
         """Write slots for these codes (they were checked not to be issued)."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +20,18 @@ async def run_together(work: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     except BaseExceptionGroup as failed:
         raise first_error(failed) from failed
     return [task.result() for task in tasks]
+
+
+async def run_limited(limit: int, work: Iterable[Callable[[], Coroutine[Any, Any, T]]]) -> list[T]:
+    """`run_together`, with at most `limit` pieces running at a time (each started when a slot frees up: a
+    coroutine is only created once it may run, so none is left never awaited when a sibling fails)."""
+    slots = asyncio.Semaphore(limit)
+
+    async def limited(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        async with slots:
+            return await start()
+
+    return await run_together(limited(start) for start in work)
 
 
 async def run_pair(first: Coroutine[Any, Any, T], second: Coroutine[Any, Any, U]) -> tuple[T, U]:

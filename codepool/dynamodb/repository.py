@@ -172,6 +172,13 @@ class DynamoDBRepository:
                     available.add(sort)
         return issued, available
 
+    async def available_among(self, pool: str, candidates: Sequence[Candidate]) -> set[str]:
+        keys: list[Item] = [slot_key(pool, c.shard, c.key) for c in candidates]
+        available: set[str] = set()
+        for start in range(0, len(keys), BATCH_GET_SIZE):
+            available.update(item[SORT_KEY]["S"] for item in await self._existing(keys[start : start + BATCH_GET_SIZE]))
+        return available
+
     async def _existing(self, keys: Sequence[Item]) -> list[Item]:
         request: Item = {self._table: {"Keys": list(keys), "ProjectionExpression": "pk, sk"}}
         existing = await self._batch_get(request, MAX_BATCH_ATTEMPTS)

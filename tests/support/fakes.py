@@ -64,6 +64,11 @@ class InMemoryRepository:
         available = self.available_keys(pool) if check_available else set()
         return issued, {c.key for c in candidates if c.key in available}
 
+    async def available_among(self, pool: str, candidates: Sequence[Candidate]) -> set[str]:
+        self.requests += 1
+        available = self.available_keys(pool)
+        return {c.key for c in candidates if c.key in available}
+
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
         self.requests += 1
         for candidate in candidates:
