@@ -1,9 +1,9 @@
 """`python -m benchmarks [--quick] [--output-dir DIR] [--endpoint-url URL]`: every benchmark, one engine, one run.
 
 Starts DynamoDB Local (unless `--endpoint-url` names an engine), then: correctness of every contender, the
-Lambda table, the hot path, the keyspace fill sweep, refill throughput and cost. Writes `latest.json`,
-`latest.md` and PNG plots to the output directory (default `benchmarks/results/`, whose run also refreshes
-the results section of `benchmarks/README.md`).
+Lambda table, the handler's import breakdown, the hot path, the keyspace fill sweep, refill throughput and
+cost. Writes `latest.json`, `latest.md` and PNG plots to the output directory (default `benchmarks/results/`,
+whose run also refreshes the results section of `benchmarks/README.md`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from benchmarks.environment import (
 )
 from benchmarks.fill_sweep import run_fill_sweep
 from benchmarks.hot_path import run_hot_path
+from benchmarks.imports import import_breakdown
 from benchmarks.lambda_table import check_contenders, run_lambda_table
 from benchmarks.refill import run_refill
 from benchmarks.report import evaluate_targets, write_outputs
-from codepool.config import load_pools
+from codepool.config import PoolConfig, load_pools
 from codepool.refilling import refill_pool
 from codepool.runtime import Container
 from localdev.paths import PROJECT_ROOT
@@ -48,10 +49,14 @@ class Sizes:
     correctness_invocations: int
     cold_starts: int
     warm_invocations: int
+    """Per warm block; ours runs `warm_blocks` of them (each in its own cold-started process), the others one."""
+    warm_blocks: int
+    import_runs: int
     default_pool: int
     hot_pool: int
     hot_levels: dict[int, int]
-    """Concurrent workers -> claims each."""
+    """Concurrent workers -> claims each, per repetition."""
+    hot_repetitions: int
     fill_digits: int
     fill_pool_codes: int
     fill_on_demand_codes: dict[int, int]
@@ -61,29 +66,35 @@ class Sizes:
 
 FULL = Sizes(
     correctness_invocations=20,
-    cold_starts=5,
-    warm_invocations=200,
+    cold_starts=11,
+    warm_invocations=100,
+    warm_blocks=3,
+    import_runs=5,
     default_pool=2_000,
     hot_pool=10_000,
     hot_levels={1: 400, 16: 100, 64: 50},
+    hot_repetitions=3,
     fill_digits=6,
     fill_pool_codes=1_000,
     fill_on_demand_codes={0: 400, 50: 300, 90: 200, 99: 60},
     refill_codes=10_000,
-    refill_rounds=3,
+    refill_rounds=5,
 )
 QUICK = Sizes(
     correctness_invocations=5,
-    cold_starts=2,
-    warm_invocations=20,
+    cold_starts=3,
+    warm_invocations=8,
+    warm_blocks=3,
+    import_runs=1,
     default_pool=300,
     hot_pool=1_000,
-    hot_levels={1: 40, 16: 6, 64: 3},
+    hot_levels={1: 20, 16: 4, 64: 2},
+    hot_repetitions=3,
     fill_digits=4,
     fill_pool_codes=40,
     fill_on_demand_codes={0: 20, 50: 20, 90: 10, 99: 5},
     refill_codes=1_000,
-    refill_rounds=1,
+    refill_rounds=3,
 )
 
 
@@ -96,24 +107,30 @@ async def run_all(environment: BenchEnvironment, sizes: Sizes, memory_mb: int) -
     pools = load_pools(environment.pools_file)
     async with Container.open(environment.settings, pools) as container:
         await refill_pool(container.repository, pools["default"], sizes.default_pool)
+    issued: list[str] = []
 
     started = time.perf_counter()
-    correctness = await check_contenders(environment, sizes.correctness_invocations)
+    correctness, codes = await check_contenders(environment, sizes.correctness_invocations)
+    issued += codes
     log(f"correctness: {correctness} codes, all unique and recorded ({time.perf_counter() - started:.0f} s)")
 
     started = time.perf_counter()
-    table, warm_runs = await run_lambda_table(environment, sizes.cold_starts, sizes.warm_invocations, memory_mb)
+    table, warm_runs, codes = await run_lambda_table(
+        environment, sizes.cold_starts, sizes.warm_invocations, memory_mb, sizes.warm_blocks
+    )
+    issued += codes
     log(f"Lambda table ({time.perf_counter() - started:.0f} s)")
 
     started = time.perf_counter()
-    hot_path = await run_hot_path(environment, pools["hot"], sizes.hot_levels, sizes.hot_pool)
-    handler_ms, floor_ms = warm_runs["ours"]["warm_ms"], warm_runs["ours"]["floor_ms"]
-    hot_path["warm_ratio"] = statistics.median(handler_ms) / statistics.median(floor_ms)
-    hot_path["handler_warm_ms"] = summary(handler_ms)
-    hot_path["floor_ms"] = summary(floor_ms)
-    hot_path["floor_samples_ms"] = floor_ms
-    hot_path["transact_floor_ms"] = summary(warm_runs["ours"]["transact_floor_ms"])
-    hot_path["warm_samples"] = len(floor_ms)
+    cold_start = import_breakdown(environment, sizes.import_runs)
+    log(f"import breakdown ({time.perf_counter() - started:.0f} s)")
+
+    started = time.perf_counter()
+    hot_path, codes = await run_hot_path(
+        environment, pools["hot"], sizes.hot_levels, sizes.hot_pool, sizes.hot_repetitions
+    )
+    issued += codes
+    hot_path.update(warm_ratios(warm_runs["ours"]))
     log(f"hot path ({time.perf_counter() - started:.0f} s)")
 
     started = time.perf_counter()
@@ -121,18 +138,56 @@ async def run_all(environment: BenchEnvironment, sizes: Sizes, memory_mb: int) -
     log(f"fill sweep ({time.perf_counter() - started:.0f} s, pre-fill {fill_sweep['prefill_seconds']:.0f} s)")
 
     started = time.perf_counter()
-    refill = await run_refill(environment, pools["refill"], sizes.refill_codes, sizes.refill_rounds)
+    refill_template = pools["refill"]
+    in_keyspace = issued_in_keyspace(refill_template, issued)
+    refill = await run_refill(environment, refill_template, sizes.refill_codes, sizes.refill_rounds, in_keyspace)
     log(f"refill ({time.perf_counter() - started:.0f} s)")
 
     return {
         "correctness": {"codes_checked": correctness, "unique_and_recorded": True},
         "lambda_table": table,
+        "cold_start": cold_start,
         "warm_runs": warm_runs,
         "hot_path": hot_path,
         "fill_sweep": fill_sweep,
         "refill": refill,
         "cost": cost_table(hot_path, refill, fill_sweep),
     }
+
+
+def warm_ratios(ours: dict[str, Any]) -> dict[str, Any]:
+    """Our warm request ÷ the bare floors run interleaved with it: pooled, and per block (each block a separate
+    cold-started process) for the spread."""
+    handler_ms, floor_ms, transact_ms = ours["warm_ms"], ours["floor_ms"], ours["transact_floor_ms"]
+    median = statistics.median
+    by_update = [median(b["warm_ms"]) / median(b["floor_ms"]) for b in ours["blocks"]]
+    by_transact = [median(b["warm_ms"]) / median(b["transact_floor_ms"]) for b in ours["blocks"]]
+    overhead = [median(b["warm_ms"]) - median(b["transact_floor_ms"]) for b in ours["blocks"]]
+    return {
+        "warm_ratio": median(handler_ms) / median(floor_ms),
+        "warm_ratio_range": [min(by_update), max(by_update)],
+        "warm_ratio_blocks": by_update,
+        "warm_ratio_transaction": median(by_transact),
+        "warm_ratio_transaction_range": [min(by_transact), max(by_transact)],
+        "warm_ratio_transaction_blocks": by_transact,
+        "warm_ratio_transaction_pooled": median(handler_ms) / median(transact_ms),
+        "handler_overhead_ms": median(overhead),
+        "handler_overhead_range_ms": [min(overhead), max(overhead)],
+        "handler_warm_ms": summary(handler_ms),
+        "floor_ms": summary(floor_ms),
+        "floor_samples_ms": floor_ms,
+        "transact_floor_ms": summary(transact_ms),
+        "transact_floor_samples_ms": transact_ms,
+        "warm_samples": len(floor_ms),
+        "warm_blocks": len(ours["blocks"]),
+    }
+
+
+def issued_in_keyspace(pool: PoolConfig, codes: list[str]) -> int:
+    """How many distinct codes issued in this run the pool's format could have drawn (the table is new per run,
+    so these are all its issued codes in that keyspace; the fill sweep's numeric codes are not among them)."""
+    fmt = pool.format
+    return len({fmt.canonical(code) for code in codes if fmt.matches(code)})
 
 
 def main(argv: list[str] | None = None) -> None:

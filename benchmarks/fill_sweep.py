@@ -108,11 +108,17 @@ async def _measure_on_demand(
 async def _measure_pool(environment: BenchEnvironment, pool: PoolConfig, issued: set[str]) -> dict[str, Any]:
     meter = RequestMeter()
     refill_error = None
+    refill_fill: float | None = None
+    refill_checked: bool | None = None
     async with Container.open(environment.settings, {pool.name: pool}) as container:
+        # The pre-filled codes stand for codes this pool issued: its ledger says so, as a pool's ledger does for
+        # the codes it issued (the refiller estimates the fill from it). Not metered: it is set-up.
+        await container.repository.add_to_ledger(pool.name, imported=len(issued))
         meter.attach(container.client)
         try:
             summary = await refill_pool(container.repository, pool, pool.target)
             written = summary.written
+            refill_fill, refill_checked = summary.fill_fraction, summary.checked
         except RefillError as exc:
             # Reported, not hidden: see the README on the refiller's barren-round rule at high fill.
             refill_error, written = str(exc), exc.written
@@ -132,6 +138,8 @@ async def _measure_pool(environment: BenchEnvironment, pool: PoolConfig, issued:
         "refill_wru_per_code": refill_usage["priced_wru"] / max(1, written),
         "refill_rru_per_code": refill_usage["priced_rru"] / max(1, written),
         "refill_error": refill_error,
+        "refill_fill_fraction": refill_fill,
+        "refill_checked": refill_checked,
     }
 
 

@@ -18,11 +18,13 @@ import importlib  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+import uuid  # noqa: E402
 from typing import Any  # noqa: E402
 
 PROTOCOL_PREFIX = "@bench "
 FLOOR_KEY = {"pk": {"S": "BENCH#floor"}, "sk": {"S": "FLOOR"}}
-TRANSACT_KEYS = [{"pk": {"S": f"BENCH#transact{n}"}, "sk": {"S": "FLOOR"}} for n in range(2)]
+FLOOR_POOL = "bench-floor"
+FLOOR_SHARDS = 4
 
 
 class EmulatedContext:
@@ -48,7 +50,9 @@ def main() -> None:
     parser.add_argument("event_file")
     parser.add_argument("--invocations", type=int, default=5)
     parser.add_argument("--warm", type=int, default=0, help="further warm invocations, reported apart")
-    parser.add_argument("--floor", action="store_true", help="interleave a bare UpdateItem with each warm one")
+    parser.add_argument(
+        "--floor", action="store_true", help="interleave a bare UpdateItem and a bare claim-shaped transaction"
+    )
     parser.add_argument("--memory-mb", type=int, default=512)
     args = parser.parse_args()
 
@@ -78,12 +82,19 @@ def main() -> None:
     warm: list[float] = []
     floor: list[float] = []
     transact_floor: list[float] = []
-    floors = _floor_runners(module) if args.floor else None
+    floors = _floor_runners(module, args.warm) if args.floor else None
     for n in range(args.warm):
-        warm.append(invoke(args.invocations + n))
-        if floors is not None:
-            floor.append(floors[0]())
-            transact_floor.append(floors[1]())
+        if floors is None:
+            warm.append(invoke(args.invocations + n))
+            continue
+        # Interleaved triples, the order rotating, so no contender always runs right after another.
+        for which in (n % 3, (n + 1) % 3, (n + 2) % 3):
+            if which == 0:
+                warm.append(invoke(args.invocations + n))
+            elif which == 1:
+                floor.append(floors[0]())
+            else:
+                transact_floor.append(floors[1]())
     report: dict[str, Any] = {
         "contender": args.contender,
         "started": STARTED,
@@ -116,13 +127,19 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _floor_runners(module: Any) -> tuple[Any, Any]:
+def _floor_runners(module: Any, count: int) -> tuple[Any, Any]:
     """Timers of bare requests on the container's own client and loop.
 
-    A bare `UpdateItem` is the floor of any write (the warm ratio's denominator); a bare two-item
-    `TransactWriteItems` splits the rest into what the engine charges for a transaction and what the
-    handler adds.
+    A bare `UpdateItem` is the floor of any write (the old warm ratio's denominator). A bare two-item
+    `TransactWriteItems` of our claim's shape is the floor of our data model: delete a slot on
+    `attribute_exists(pk)` and put an issued-code record on `attribute_not_exists(pk)`, with a client request
+    token, as `DynamoDBRepository.claim` sends it. Its `count` slots are written before anything is timed, under
+    a pool and keys no configured pool or format can produce (a `~` is in no alphabet).
     """
+    from codepool.dynamodb.items import record_item
+    from codepool.dynamodb.keys import slot_key
+    from codepool.model import IssuedCode, utc_timestamp
+
     holder = module.container
 
     async def handler_client(container: Any) -> Any:
@@ -130,6 +147,19 @@ def _floor_runners(module: Any) -> tuple[Any, Any]:
 
     client = holder.run(handler_client)
     table = holder.settings.table_name
+    run = uuid.uuid4().hex[:12]
+    slots = [slot_key(FLOOR_POOL, n % FLOOR_SHARDS, f"~FLOOR-{run}-{n:05d}") for n in range(count)]
+
+    async def write_slots(_: Any) -> None:
+        for start in range(0, len(slots), 25):
+            request: Any = {
+                table: [{"PutRequest": {"Item": {**key, "code": {"S": "~"}}}} for key in slots[start : start + 25]]
+            }
+            while request:
+                request = (await client.batch_write_item(RequestItems=request)).get("UnprocessedItems") or None
+
+    holder.run(write_slots)
+    taken = iter(range(count))
 
     def timed(call: Any) -> float:
         async def request(_: Any) -> None:
@@ -150,8 +180,25 @@ def _floor_runners(module: Any) -> tuple[Any, Any]:
         )
 
     def transact() -> float:
-        actions = [{"Put": {"TableName": table, "Item": key}} for key in TRANSACT_KEYS]
-        return timed(lambda: client.transact_write_items(TransactItems=actions))
+        n = next(taken)
+        key = slots[n]["sk"]["S"]
+
+        async def claim_shaped() -> Any:
+            # Built inside the timed call, as the claim builds its actions.
+            record = IssuedCode(code=key, pool=FLOOR_POOL, issued_at=utc_timestamp(time.time()), request_id=run)
+            actions = [
+                {"Delete": {"TableName": table, "Key": slots[n], "ConditionExpression": "attribute_exists(pk)"}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": record_item(key, record),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+            return await client.transact_write_items(TransactItems=actions, ClientRequestToken=uuid.uuid4().hex)
+
+        return timed(claim_shaped)
 
     return update, transact
 

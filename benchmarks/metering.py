@@ -12,6 +12,7 @@ The priced units are the ones the cost table uses.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ READ_UNIT_BYTES = 4 * KB
 TRANSACTION_FACTOR = 2
 SLOT_ITEM_BYTES = 40
 """About the size of a pool slot item (pk, sk and code of an 8-character code)."""
+ALL_OPERATIONS = "*"
+"""The key of `InFlightMeter` counts over every operation."""
 
 
 def item_size(item: dict[str, Any]) -> int:
@@ -152,3 +155,68 @@ def _priced_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]
             read = int(parsed.get("ScannedCount", 0)) * SLOT_ITEM_BYTES
         return Units(rru=_read_units(read, bool(params.get("ConsistentRead"))))
     return Units()
+
+
+@dataclass
+class InFlightMeter:
+    """How many HTTP requests a client (or several) has in flight at once, by operation.
+
+    A request is in flight from botocore's `before-send` (the signed request leaves for the wire) to its
+    `response-received` (body read and parsed, or the attempt failed), so SDK retries count as requests and a
+    backoff sleep does not. `max_by_operation` is the peak; `mean_by_operation` the time-weighted mean over
+    the interval since `reset`.
+    """
+
+    current: Counter[str] = field(default_factory=Counter)
+    peak: Counter[str] = field(default_factory=Counter)
+    area: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0
+    last: float = 0.0
+
+    def attach(self, client: Any) -> None:
+        events = client.meta.events
+        events.register("before-send.dynamodb.*", self._on_send)
+        events.register("response-received.dynamodb.*", self._on_response)
+
+    def detach(self, client: Any) -> None:
+        events = client.meta.events
+        events.unregister("before-send.dynamodb.*", self._on_send)
+        events.unregister("response-received.dynamodb.*", self._on_response)
+
+    def reset(self) -> None:
+        """Start a new interval: peaks and means from now on (requests already in flight still count)."""
+        now = time.perf_counter()
+        self.peak = Counter({op: n for op, n in self.current.items() if n})
+        self.area = {}
+        self.started = self.last = now
+
+    def snapshot(self) -> dict[str, Any]:
+        self._advance(time.perf_counter())
+        span = max(self.last - self.started, 1e-9)
+        total_peak = self.peak.get(ALL_OPERATIONS, 0)
+        return {
+            "max_in_flight": total_peak,
+            "max_by_operation": {op: n for op, n in sorted(self.peak.items()) if op != ALL_OPERATIONS},
+            "mean_in_flight": self.area.get(ALL_OPERATIONS, 0.0) / span,
+            "mean_by_operation": {op: a / span for op, a in sorted(self.area.items()) if op != ALL_OPERATIONS},
+        }
+
+    def _advance(self, now: float) -> None:
+        elapsed = now - self.last
+        for op, n in self.current.items():
+            if n:
+                self.area[op] = self.area.get(op, 0.0) + n * elapsed
+        self.last = now
+
+    def _change(self, event_name: str, delta: int) -> None:
+        self._advance(time.perf_counter())
+        operation = event_name.rpartition(".")[2] or "unknown"
+        for op in (operation, ALL_OPERATIONS):
+            self.current[op] += delta
+            self.peak[op] = max(self.peak[op], self.current[op])
+
+    def _on_send(self, event_name: str = "", **_: Any) -> None:
+        self._change(event_name, +1)
+
+    def _on_response(self, event_name: str = "", **_: Any) -> None:
+        self._change(event_name, -1)

@@ -1,9 +1,14 @@
-"""Refill throughput: `refill_pool` codes/s against raw `BatchWriteItem` items/s, same client, same run.
+"""Refill throughput: `refill_pool` codes/s against raw `BatchWriteItem` items/s, same client, same run, equal
+concurrency.
 
-Raw writes the same slot items (pre-built, 25 per request, as many requests in flight as the repository
-uses), so the ratio is everything the refiller adds: generating codes, the `BatchGetItem` check that a code
-was never issued, rounds and bookkeeping. Rounds alternate raw and refill so drift hurts both alike; each
-round writes into fresh partitions.
+How many requests the refill has in flight is measured, not assumed: an `InFlightMeter` (botocore's
+`before-send` to `response-received`) on the client records the peak of concurrent `BatchWriteItem` (and of
+all requests) during an untimed calibration refill, and raw then writes pre-built slot items (25 per request)
+with exactly that many `BatchWriteItem` in flight; the timed rounds measure both again (`in_flight`,
+`raw_in_flight`). The ratio is everything the refiller adds: generating codes, the never-issued check,
+rounds and bookkeeping. Rounds alternate which goes first so drift hurts both alike; each writes into fresh
+partitions. `fill_fraction` is the share of the refill pool's keyspace issued when the refill runs (every
+code issued in this run that the pool's format could produce, over its keyspace).
 """
 
 from __future__ import annotations
@@ -15,12 +20,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.environment import BenchEnvironment
-from benchmarks.metering import RequestMeter
+from benchmarks.metering import InFlightMeter, RequestMeter
 from codepool.config import PoolConfig
 from codepool.dynamodb.keys import slot_key
 from codepool.dynamodb.repository import BATCH_WRITE_SIZE, DynamoDBRepository
 from codepool.model import Candidate, shard_of
-from codepool.refilling import REQUESTS_IN_FLIGHT, refill_pool
+from codepool.refilling import refill_pool
 from codepool.repository import WriteReport
 
 
@@ -47,45 +52,91 @@ class TimedRepository(DynamoDBRepository):
             self.write_seconds += time.perf_counter() - started
 
 
-async def run_refill(environment: BenchEnvironment, template: PoolConfig, codes: int, rounds: int) -> dict[str, Any]:
+WRITE = "BatchWriteItem"
+CALIBRATION_CODES = 2_000
+
+
+async def run_refill(
+    environment: BenchEnvironment, template: PoolConfig, codes: int, rounds: int, issued: int = 0
+) -> dict[str, Any]:
+    """`issued`: codes issued so far in this run that the template's format can produce (for the fill fraction)."""
     refill_rates, raw_rates, refill_cpu, raw_cpu, requests, phases = [], [], [], [], [], []
+    refill_flight: list[dict[str, Any]] = []
+    raw_flight: list[dict[str, Any]] = []
+    estimates: list[float] = []
+    checked: list[bool] = []
     async with environment.client() as client:
         meter = RequestMeter()
         meter.attach(client)
+        flight = InFlightMeter()
+        flight.attach(client)
         repository = TimedRepository(client, environment.table_name)
-        concurrency = REQUESTS_IN_FLIGHT
+        calibration_pool = PoolConfig(
+            "refill-calibration", template.format, target=codes, low_watermark=0, shards=template.shards
+        )
+        flight.reset()
+        await refill_pool(repository, calibration_pool, min(codes, CALIBRATION_CODES))
+        calibration = flight.snapshot()
+        concurrency = max(1, calibration["max_by_operation"].get(WRITE, 0))
         for number in range(rounds):
-            rate, cpu = await _raw_batch_writes(
-                client, environment.table_name, template, f"raw{number}", codes, concurrency
-            )
-            raw_rates.append(rate)
-            raw_cpu.append(cpu)
-            pool = PoolConfig(f"refill{number}", template.format, target=codes, low_watermark=0, shards=template.shards)
-            meter.reset()
-            repository.check_seconds = repository.write_seconds = 0.0
-            started, cpu_started = time.perf_counter(), time.process_time()
-            summary = await refill_pool(repository, pool, codes)
-            elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
-            refill_rates.append(summary.written / elapsed)
-            refill_cpu.append(cpu_used / summary.written * 1e6)
-            requests.append(meter.snapshot())
-            phases.append(
-                {
-                    "total_s": elapsed,
-                    "check_s": repository.check_seconds,
-                    "write_s": repository.write_seconds,
-                    "other_s": elapsed - repository.check_seconds - repository.write_seconds,
-                    "write_only_codes_per_s": summary.written / repository.write_seconds,
-                }
-            )
-    codes_per_s, raw_items_per_s = statistics.median(refill_rates), statistics.median(raw_rates)
+            for turn in ("raw", "refill") if number % 2 == 0 else ("refill", "raw"):
+                if turn == "raw":
+                    flight.reset()
+                    rate, cpu = await _raw_batch_writes(
+                        client, environment.table_name, template, f"raw{number}", codes, concurrency
+                    )
+                    raw_flight.append(flight.snapshot())
+                    raw_rates.append(rate)
+                    raw_cpu.append(cpu)
+                    continue
+                pool = PoolConfig(
+                    f"refill{number}", template.format, target=codes, low_watermark=0, shards=template.shards
+                )
+                meter.reset()
+                flight.reset()
+                repository.check_seconds = repository.write_seconds = 0.0
+                started, cpu_started = time.perf_counter(), time.process_time()
+                summary = await refill_pool(repository, pool, codes)
+                elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
+                refill_flight.append(flight.snapshot())
+                estimates.append(summary.fill_fraction)
+                checked.append(summary.checked)
+                refill_rates.append(summary.written / elapsed)
+                refill_cpu.append(cpu_used / summary.written * 1e6)
+                requests.append(meter.snapshot())
+                phases.append(
+                    {
+                        "total_s": elapsed,
+                        "check_s": repository.check_seconds,
+                        "write_s": repository.write_seconds,
+                        "other_s": elapsed - repository.check_seconds - repository.write_seconds,
+                        "write_only_codes_per_s": summary.written / max(repository.write_seconds, 1e-9),
+                    }
+                )
+    ratios = [ours / raw for ours, raw in zip(refill_rates, raw_rates, strict=True)]
+    keyspace = template.format.keyspace
     return {
         "codes_per_round": codes,
         "rounds": rounds,
         "concurrency": concurrency,
-        "codes_per_s": codes_per_s,
-        "raw_items_per_s": raw_items_per_s,
-        "ratio": codes_per_s / raw_items_per_s,
+        "in_flight": max(f["max_by_operation"].get(WRITE, 0) for f in refill_flight),
+        "raw_in_flight": max(f["max_by_operation"].get(WRITE, 0) for f in raw_flight),
+        "in_flight_calibration": calibration["max_by_operation"].get(WRITE, 0),
+        "in_flight_all_requests": max(f["max_in_flight"] for f in refill_flight),
+        "in_flight_by_operation": _peaks(refill_flight),
+        "mean_in_flight": statistics.median(f["mean_by_operation"].get(WRITE, 0.0) for f in refill_flight),
+        "raw_mean_in_flight": statistics.median(f["mean_by_operation"].get(WRITE, 0.0) for f in raw_flight),
+        "mean_in_flight_all_requests": statistics.median(f["mean_in_flight"] for f in refill_flight),
+        "fill_fraction": issued / keyspace,
+        "issued_in_keyspace": issued,
+        "refill_estimated_fill_fraction": max(estimates),
+        "refill_checked_rounds": sum(checked),
+        "keyspace": keyspace,
+        "codes_per_s": statistics.median(refill_rates),
+        "raw_items_per_s": statistics.median(raw_rates),
+        "ratio": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+        "ratio_rounds": ratios,
         "codes_per_s_rounds": refill_rates,
         "raw_items_per_s_rounds": raw_rates,
         "cpu_us_per_code": statistics.median(refill_cpu),
@@ -96,6 +147,14 @@ async def run_refill(environment: BenchEnvironment, template: PoolConfig, codes:
         "wru_per_code": statistics.median(r["priced_wru"] / codes for r in requests),
         "rru_per_code": statistics.median(r["priced_rru"] / codes for r in requests),
     }
+
+
+def _peaks(snapshots: list[dict[str, Any]]) -> dict[str, int]:
+    peaks: dict[str, int] = {}
+    for snapshot in snapshots:
+        for op, n in snapshot["max_by_operation"].items():
+            peaks[op] = max(peaks.get(op, 0), n)
+    return peaks
 
 
 async def _raw_batch_writes(
