@@ -24,7 +24,7 @@ from codepool.deadline import Deadline
 from codepool.errors import InvalidRequestError, RefillError
 from codepool.model import RefillSummary
 from codepool.refilling import PoolRefillError, refill_pool
-from codepool.runtime import Container, ContainerHolder
+from codepool.runtime import Container, ContainerHolder, register_snapshot_hooks
 
 logger = Logger(service="unique-codes-refiller")
 metrics = Metrics(namespace="UniqueCodes", service="refiller")
@@ -196,3 +196,16 @@ def _emit_fleet_metrics(outcomes: Sequence[PoolOutcome]) -> None:
     exhausted = sum(outcome.summary is not None and outcome.summary.exhausted for outcome in outcomes)
     fleet_metrics.add_metric(name="PoolsExhausted", unit=MetricUnit.Count, value=exhausted)
     fleet_metrics.flush_metrics()
+
+
+def before_snapshot() -> None:
+    """SnapStart (off for the refiller in the template, harmless if turned on): what is static, built in."""
+    container.prepare_snapshot()
+
+
+def after_restore() -> None:
+    """SnapStart, in each restored container: fresh random state, then the loop and the client."""
+    container.restore()
+
+
+register_snapshot_hooks(before_snapshot, after_restore)
