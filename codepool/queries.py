@@ -66,12 +66,21 @@ def exhaustion_reason(pool: PoolConfig, ledger: PoolLedger) -> str | None:
 
 
 async def lookup_code(
-    repository: CodeRepository, pools: Mapping[str, PoolConfig], typed: str, pool: str | None = None
+    repository: CodeRepository,
+    pools: Mapping[str, PoolConfig],
+    typed: str,
+    pool: str | None = None,
+    *,
+    any_pool: bool = False,
 ) -> IssuedCode:
     """The issued code a person typed, resolved against the pools' formats (`CodeFormat.resolve`: case,
     separators, confusables), or only against `pool`'s. Only a code issued by a pool whose format accepts the
     text is an answer, so another pool's code with a similar spelling never is; two answers are ambiguous.
-    A wrong check character (and no pool accepting the text) is `InvalidCodeError`, found without a read."""
+    A wrong check character (and no pool accepting the text) is `InvalidCodeError`, found without a read.
+
+    `any_pool`: when the pools are not known (`unique-codes lookup` without a pools file, as before pools were
+    consulted), text that is no known pool's issued code is looked up as typed, then in upper case, whatever
+    pool issued it."""
     if not compact(typed.strip()) or len(typed) > MAX_TYPED_CODE_LENGTH:
         raise InvalidRequestError(f"a code to look up must be 1 to {MAX_TYPED_CODE_LENGTH} characters")
     chosen = [resolve_pool(pools, pool)] if pool is not None else list(pools.values())
@@ -92,8 +101,20 @@ async def lookup_code(
     if len(matches) > 1:
         raise AmbiguousCodeError(typed, sorted(record.pool for record in matches))
     if not matches:
+        if any_pool:
+            return await _lookup_as_typed(repository, typed)
         raise CodeNotFoundError(typed)
     return matches[0]
+
+
+async def _lookup_as_typed(repository: CodeRepository, typed: str) -> IssuedCode:
+    exact = compact(typed.strip())
+    spellings = list(dict.fromkeys([exact, exact.upper()]))
+    found = await repository.find_issued(spellings)
+    for spelling in spellings:
+        if spelling in found:
+            return found[spelling]
+    raise CodeNotFoundError(typed)
 
 
 class PoolStatsCache:

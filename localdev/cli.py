@@ -112,8 +112,12 @@ async def issue_command(args: argparse.Namespace) -> int:
 
 
 async def lookup_command(args: argparse.Namespace) -> int:
-    async with Container.open(_settings(args)) as container:
-        found = await lookup_code(container.repository, container.pools, args.code, args.pool)
+    settings = _settings(args)
+    async with Container.open(settings) as container:
+        # Without a pools file only the built-in pool is known: a code of another pool is still found as typed,
+        # as `lookup` did before it consulted the pools' formats.
+        unknown_pools = settings.pools_file is None
+        found = await lookup_code(container.repository, container.pools, args.code, args.pool, any_pool=unknown_pools)
     _print_json(found.to_json())
     return 0
 
