@@ -112,12 +112,18 @@ class CodeFormat:
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
     _blocked: Blocklist = field(init=False, repr=False, compare=False)
     _typed: dict[str, str] = field(init=False, repr=False, compare=False)
+    # Derived once: `generate` and `canonical` run for every code a refill writes.
+    _case_sensitive: bool = field(init=False, repr=False, compare=False)
+    _keyspace: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alphabet = resolve_alphabet(self.alphabet)
         object.__setattr__(self, "alphabet", alphabet)
+        case_sensitive = any(c.islower() for c in alphabet) and any(c.isupper() for c in alphabet)
+        object.__setattr__(self, "_case_sensitive", case_sensitive)
         if not 1 <= self.length <= MAX_LENGTH:
             raise ConfigError(f"length must be between 1 and {MAX_LENGTH}, got {self.length}")
+        object.__setattr__(self, "_keyspace", int(len(alphabet) ** self.length))
         for name, affix in (("prefix", self.prefix), ("postfix", self.postfix)):
             if len(affix) > MAX_AFFIX_LENGTH or not _AFFIX_PATTERN.fullmatch(affix):
                 raise ConfigError(f"{name} {affix!r} must be at most {MAX_AFFIX_LENGTH} letters, digits or separators")
@@ -158,11 +164,11 @@ class CodeFormat:
     @property
     def case_sensitive(self) -> bool:
         """Whether two codes differing only in case are different codes."""
-        return any(c.islower() for c in self.alphabet) and any(c.isupper() for c in self.alphabet)
+        return self._case_sensitive
 
     @property
     def keyspace(self) -> int:
-        return int(len(self.alphabet) ** self.length)
+        return self._keyspace
 
     @property
     def scheme(self) -> CheckScheme | None:
