@@ -46,8 +46,9 @@ MIN_UNBLOCKED_SHARE = 0.01
 MAX_BLOCKED_SHARE_BOUND = 0.5
 """Below this union bound on the share of codes the blocklist blocks (the odds of each word at each position,
 summed), no sample is needed to know the pool leaves codes: the usual case, which keeps pool loading cheap."""
-EXACT_USABLE_LIMIT = 100_000
-"""Keyspaces up to this size count their unblocked codes exactly (one pass); larger ones estimate from a sample."""
+EXACT_USABLE_LIMIT = 10_000
+"""Keyspaces up to this size count their unblocked codes exactly (one pass, about 30 ms, once per container: the
+first `GET /pools/{pool}` pays it); larger ones estimate from a sample."""
 MAX_BLOCKED_DRAWS = 10_000
 """Draws `generate` makes before it gives up: with at least 1 % unblocked, all of them blocked has odds below
 10^-43, so reaching it means a broken pool, not bad luck."""
@@ -215,7 +216,7 @@ class CodeFormat:
                 raise ConfigError(f"the {name} {affix!r} contains a blocked word, so every code would be blocked")
         if self._blocked_share_bound() < MAX_BLOCKED_SHARE_BOUND:
             return
-        unblocked = round(self._unblocked_share() * BLOCKLIST_SAMPLE)
+        unblocked = round(_unblocked_share(self) * BLOCKLIST_SAMPLE)
         if unblocked < MIN_UNBLOCKED_SHARE * BLOCKLIST_SAMPLE:
             raise ConfigError(
                 f"the blocklist blocks {100 - 100 * unblocked / BLOCKLIST_SAMPLE:.1f} % of the codes tried "
@@ -240,9 +241,6 @@ class CodeFormat:
             if positions > 0 and word:
                 bound += positions * prod(share_of.get(letter, 0.0) for letter in word)
         return bound
-
-    def _unblocked_share(self) -> float:
-        return _unblocked_share(self)
 
     def canonical(self, code: str) -> str:
         """The identity of a code: separators removed, case folded unless the alphabet is case-sensitive.

@@ -43,7 +43,7 @@ async def pool_stats(repository: CodeRepository, pool: PoolConfig, now: float | 
         issued=issued,
         issue_rate_per_hour=rate,
         rate_window_seconds=window,
-        exhausted=available == 0 and no_more_codes(pool, ledger),
+        exhausted=available == 0 and exhaustion_reason(pool, ledger) is not None,
         swept=swept(pool, ledger),
     )
 
@@ -52,12 +52,9 @@ def swept(pool: PoolConfig, ledger: PoolLedger) -> bool:
     return ledger.sweep is not None and ledger.sweep.done(pool.format.keyspace)
 
 
-def no_more_codes(pool: PoolConfig, ledger: PoolLedger) -> bool:
-    """Whether no refill can ever add a code: imported-only, or every code of the keyspace was visited."""
-    return pool.imported_only or swept(pool, ledger)
-
-
 def exhaustion_reason(pool: PoolConfig, ledger: PoolLedger) -> str | None:
+    """Why no refill can ever add a code to the pool (imported-only, or every code of the keyspace visited), or
+    None while one can."""
     if pool.imported_only:
         return "it is imported-only: only `unique-codes import` adds codes to it"
     if swept(pool, ledger):

@@ -3,7 +3,8 @@
 How a refill finds fresh codes depends on how full the keyspace is (`fill`, the share of the usable keyspace
 issued or available, from the pool's ledger and counts):
 
-- below CHECK_FILL_FRACTION: random codes are written blind, unchecked, except for one sampled step per round;
+- below CHECK_FILL_FRACTION: random codes are written unchecked, once a sample of each round (SAMPLE_STEP codes)
+  was found not issued;
 - from there: random codes are checked against issued (and available) codes before they are written;
 - from SWEEP_FILL_FRACTION (or once random rounds stop finding fresh codes): the keyspace is swept, each code
   visited once in a scattered order (`SweepState`), so the last codes cost no more to find than the first. Once
@@ -32,7 +33,7 @@ from codepool.errors import InvalidRequestError, RefillError, StoreUnavailableEr
 from codepool.model import SNAPSHOT_HORIZON_SECONDS, Candidate, PoolLedger, RefillSummary, SweepState, shard_of
 from codepool.queries import available_count
 from codepool.repository import CodeRepository
-from codepool.tasks import run_limited, run_pair
+from codepool.tasks import first_error, run_limited, run_pair
 
 T = TypeVar("T")
 
@@ -67,8 +68,8 @@ SWEEP_FILL_FRACTION = 0.5
 below 1/2, and falling towards 0; a sweep reads each code of the keyspace once (its record and its slot), so its
 cost per code written stays bounded (a few keys) to the very last code."""
 SWEEP_ROUND = 2_000
-"""Codes a sweep round visits: one ledger read, 40 BatchGetItem of 100 keys (the code's record and its slot),
-then the writes and one ledger update."""
+"""Codes a sweep round visits: 20 BatchGetItem of their records, then one per 100 of the unissued ones' slots, the
+writes, the cursor's update, one ledger update and one ledger read."""
 SNAPSHOT_SPACING_SECONDS = 60.0
 """A refill adds a snapshot to the ledger (for the issue rate) unless the last one is younger than this."""
 LEDGER_TIMEOUT_SECONDS = 2.0
@@ -311,20 +312,16 @@ class _Refill:
                 visited.append((i, Candidate(key=key, code=code, shard=shard_of(key, pool.shards))))
         # Two reads, so no key is read for nothing: every code's record (most are issued, late in a sweep), then
         # the slots of those that are not (the few the pool may already hold), REFILL_STEP keys per request.
-        codes = [candidate for _, candidate in visited]
+        codes = _steps([candidate for _, candidate in visited])
         found = await run_limited(
             REQUESTS_IN_FLIGHT,
-            (
-                partial(self.repository.existing_among, pool.name, chunk, check_available=False)
-                for chunk in _steps(codes)
-            ),
+            (partial(self.repository.existing_among, pool.name, chunk, check_available=False) for chunk in codes),
         )
         issued = set().union(*(pair[0] for pair in found))
-        unissued = [candidate for candidate in codes if candidate.key not in issued]
-        self.summary.check_requests += len(_steps(codes)) + len(_steps(unissued))
+        unissued = _steps([candidate for _, candidate in visited if candidate.key not in issued])
+        self.summary.check_requests += len(codes) + len(unissued)
         pooled = await run_limited(
-            REQUESTS_IN_FLIGHT,
-            (partial(self.repository.available_among, pool.name, chunk) for chunk in _steps(unissued)),
+            REQUESTS_IN_FLIGHT, (partial(self.repository.available_among, pool.name, chunk) for chunk in unissued)
         )
         available = set().union(*pooled)
         self.summary.skipped_issued += len(issued)
@@ -344,22 +341,14 @@ class _Refill:
         return cursor
 
     async def _write_fresh(self, fresh: list[Candidate]) -> None:
-        summary = self.summary
-
-        async def write_batch(batch: list[Candidate]) -> None:
-            try:
-                report = await self.repository.add_available(self.pool.name, batch)
-            except RefillError as exc:
-                summary.written += exc.written
-                raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", summary) from exc
-            summary.written += report.written
-            summary.batch_requests += report.requests
-            summary.unprocessed_retries += report.unprocessed_retries
-
-        await run_limited(
-            REQUESTS_IN_FLIGHT,
-            (partial(write_batch, fresh[start : start + WRITE_BATCH]) for start in range(0, len(fresh), WRITE_BATCH)),
-        )
+        batches = [fresh[start : start + WRITE_BATCH] for start in range(0, len(fresh), WRITE_BATCH)]
+        try:
+            await run_limited(
+                REQUESTS_IN_FLIGHT,
+                (partial(_write_batch, self.repository, self.pool, batch, self.summary) for batch in batches),
+            )
+        except RefillError as exc:
+            raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", self.summary) from exc
 
     async def count_in_ledger(self) -> None:
         """Add what was written since the last call to the ledger's `written` (best effort, bounded: the
@@ -374,6 +363,21 @@ class _Refill:
         except (StoreUnavailableError, TimeoutError):
             return
         self._ledgered += unrecorded
+
+
+async def _write_batch(
+    repository: CodeRepository, pool: PoolConfig, batch: list[Candidate], summary: RefillSummary
+) -> None:
+    """One BatchWriteItem's worth of slots, counted in `summary` as soon as it lands; a failure counts the slots
+    that landed before it (`RefillError.written`) and is raised."""
+    try:
+        report = await repository.add_available(pool.name, batch)
+    except RefillError as exc:
+        summary.written += exc.written
+        raise
+    summary.written += report.written
+    summary.batch_requests += report.requests
+    summary.unprocessed_retries += report.unprocessed_retries
 
 
 def _steps(candidates: list[Candidate]) -> list[list[Candidate]]:
@@ -420,7 +424,7 @@ async def _check_and_write(
     checked: int,
     check_available: bool,
     summary: RefillSummary,
-) -> int:
+) -> None:
     """Write at most `budget` of `candidates` that are neither issued (checked for the first `checked` of them, in
     whole steps: all of them, or none) nor (if `check_available`) already available; candidates checked for
     neither are written blind.
@@ -438,46 +442,29 @@ async def _check_and_write(
     """
     semaphore = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
     left = budget
-    written = 0
 
     async def write_step(index: int, chunk: list[Candidate]) -> None:
-        nonlocal left, written
+        nonlocal left
         async with semaphore:
             issued: set[str] = set()
             available: set[str] = set()
             if index * REFILL_STEP < checked or check_available:
                 issued, available = await repository.existing_among(pool.name, chunk, check_available=check_available)
+                summary.check_requests += 2 if check_available else 1  # 100 or 200 keys
             summary.skipped_issued += len(issued)
             summary.skipped_available += len(available)
             fresh = [c for c in chunk if c.key not in issued and c.key not in available][: max(left, 0)]
             left -= len(fresh)  # taken before the awaits below, so concurrent steps never overshoot the budget
             for start in range(0, len(fresh), WRITE_BATCH):
-                try:
-                    report = await repository.add_available(pool.name, fresh[start : start + WRITE_BATCH])
-                except RefillError as exc:
-                    summary.written += exc.written
-                    written += exc.written
-                    raise
-                summary.written += report.written
-                summary.batch_requests += report.requests
-                summary.unprocessed_retries += report.unprocessed_retries
-                written += report.written
+                await _write_batch(repository, pool, fresh[start : start + WRITE_BATCH], summary)
 
-    chunks = [candidates[i : i + REFILL_STEP] for i in range(0, len(candidates), REFILL_STEP)]
     try:
         async with asyncio.TaskGroup() as group:
-            for index, chunk in enumerate(chunks):
+            for index, chunk in enumerate(_steps(candidates)):
                 group.create_task(write_step(index, chunk))
     except ExceptionGroup as failures:
-        first = _first_failure(failures)
+        first = first_error(failures)
         raise PoolRefillError(f"refill of pool {pool.name!r} failed: {first}", summary) from first
-    return written
-
-
-def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first exception of a (possibly nested) group: the one that made the TaskGroup cancel the others."""
-    first = group.exceptions[0]
-    return _first_failure(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _fresh_candidates(pool: PoolConfig, size: int, summary: RefillSummary) -> list[Candidate]:

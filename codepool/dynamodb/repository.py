@@ -163,27 +163,29 @@ class DynamoDBRepository:
             keys += [slot_key(pool, c.shard, c.key) for c in candidates]
         issued: set[str] = set()
         available: set[str] = set()
-        for start in range(0, len(keys), BATCH_GET_SIZE):
-            for item in await self._existing(keys[start : start + BATCH_GET_SIZE]):
-                partition, sort = item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]
-                if is_code_record(partition):
-                    issued.add(code_of_record(partition))
-                else:
-                    available.add(sort)
+        for item in await self._existing(keys):
+            partition, sort = item[PARTITION_KEY]["S"], item[SORT_KEY]["S"]
+            if is_code_record(partition):
+                issued.add(code_of_record(partition))
+            else:
+                available.add(sort)
         return issued, available
 
     async def available_among(self, pool: str, candidates: Sequence[Candidate]) -> set[str]:
         keys: list[Item] = [slot_key(pool, c.shard, c.key) for c in candidates]
-        available: set[str] = set()
-        for start in range(0, len(keys), BATCH_GET_SIZE):
-            available.update(item[SORT_KEY]["S"] for item in await self._existing(keys[start : start + BATCH_GET_SIZE]))
-        return available
+        return {item[SORT_KEY]["S"] for item in await self._existing(keys)}
 
     async def _existing(self, keys: Sequence[Item]) -> list[Item]:
-        request: Item = {self._table: {"Keys": list(keys), "ProjectionExpression": "pk, sk"}}
-        existing = await self._batch_get(request, MAX_BATCH_ATTEMPTS)
-        if existing is None:
-            raise RefillError("BatchGetItem kept returning UnprocessedKeys", written=0)
+        """The items among `keys` that exist (keys only), one BatchGetItem per BATCH_GET_SIZE keys, in turn."""
+        existing: list[Item] = []
+        for start in range(0, len(keys), BATCH_GET_SIZE):
+            request: Item = {
+                self._table: {"Keys": list(keys[start : start + BATCH_GET_SIZE]), "ProjectionExpression": "pk, sk"}
+            }
+            found = await self._batch_get(request, MAX_BATCH_ATTEMPTS)
+            if found is None:
+                raise RefillError("BatchGetItem kept returning UnprocessedKeys", written=0)
+            existing.extend(found)
         return existing
 
     async def _batch_get(self, request: Item, attempts: int) -> list[Item] | None:

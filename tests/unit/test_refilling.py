@@ -218,7 +218,7 @@ async def test_below_the_check_fill_fraction_codes_are_written_unchecked_but_for
     summary = await refill_pool(repository, BIG, 4_000)
     assert (summary.checked, summary.fill_fraction, summary.written) == (False, 0.0, 4_000)
     # Two rounds of 2,000: one sampled BatchGetItem each, no other check.
-    assert summary.rounds == 2
+    assert (summary.rounds, summary.check_requests) == (2, 2)
 
 
 async def test_a_sample_that_meets_issued_codes_turns_the_check_on_whatever_the_ledger_says() -> None:
@@ -244,3 +244,5 @@ async def test_from_the_check_fill_fraction_every_candidate_is_checked() -> None
     assert summary.fill_fraction >= codepool.refilling.CHECK_FILL_FRACTION
     assert summary.checked
     assert repository.checked_codes == 1_000  # every candidate, in steps of 100; an unchecked refill: 50
+    # Steps of 100 codes, each one BatchGetItem of 200 keys (records and, this keyspace being small, slots).
+    assert summary.check_requests == 2 * 1_000 // 100
