@@ -20,7 +20,7 @@ import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.environment import BenchEnvironment, summary, verify_issued
 from benchmarks.metering import RequestMeter
@@ -31,6 +31,9 @@ from codepool.issuing import issue_codes
 from codepool.model import IssuedCode, IssueRequest, utc_timestamp
 from codepool.refilling import refill_pool
 from codepool.runtime import Container
+
+if TYPE_CHECKING:
+    import aioboto3
 
 
 @dataclass
@@ -47,6 +50,23 @@ class Worker:
             self.codes.append(result.codes[0].code)
 
 
+async def open_workers(
+    stack: AsyncExitStack,
+    environment: BenchEnvironment,
+    pools: dict[str, PoolConfig],
+    concurrency: int,
+    meter: RequestMeter,
+    session: aioboto3.Session,
+) -> list[Worker]:
+    """`concurrency` warm-to-be containers, each with a metered client of its own, open for as long as `stack`."""
+    workers = []
+    for _ in range(concurrency):
+        container = await stack.enter_async_context(Container.open(environment.settings, pools, session=session))
+        meter.attach(container.client)
+        workers.append(Worker(container))
+    return workers
+
+
 async def measure_claims(
     environment: BenchEnvironment, pool: PoolConfig, concurrency: int, per_worker: int
 ) -> dict[str, Any]:
@@ -55,11 +75,7 @@ async def measure_claims(
     meter = RequestMeter()
     session = environment.shared_session()
     async with AsyncExitStack() as stack:
-        workers = []
-        for _ in range(concurrency):
-            container = await stack.enter_async_context(Container.open(environment.settings, pools, session=session))
-            meter.attach(container.client)
-            workers.append(Worker(container))
+        workers = await open_workers(stack, environment, pools, concurrency, meter, session)
         await asyncio.gather(*(worker.claim(pool.name, 1) for worker in workers))
         meter.reset()
         for worker in workers:
@@ -182,11 +198,7 @@ async def measure_level(
     blocks = max(1, min(SUB_BLOCKS, per_worker))
     sizes = [per_worker // blocks + (b < per_worker % blocks) for b in range(blocks)]
     async with AsyncExitStack() as stack:
-        workers = []
-        for _ in range(concurrency):
-            container = await stack.enter_async_context(Container.open(environment.settings, pools, session=session))
-            meter.attach(container.client)
-            workers.append(Worker(container))
+        workers = await open_workers(stack, environment, pools, concurrency, meter, session)
         await refill_pool(workers[0].container.repository, pool, pool_size)
         await asyncio.gather(*(worker.claim(pool.name, 1) for worker in workers))
         for worker in workers:
