@@ -13,7 +13,9 @@ issued or available, from the pool's ledger and counts):
 A refill works in bounded rounds of at most REFILL_ROUND_SIZE candidates, so its memory does not grow with the
 target, and, given a `Deadline`, it stops cleanly before it: it does not start a round it expects to overrun,
 and a round the deadline cuts short ends the refill with what it wrote counted (`stopped="deadline"`). A target
-larger than one run can write (CODES_PER_RUN) is reached over several runs.
+larger than one run can write (CODES_PER_RUN) is reached over several runs. Random rounds are pipelined
+(`_RandomDraw`): the next round's steps take the request slots the last round's steps free, so the writes do
+not drain at each round's end.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, replace
 from functools import partial
 from math import gcd
 from typing import Any, TypeVar
@@ -39,15 +42,17 @@ T = TypeVar("T")
 
 REQUESTS_IN_FLIGHT = 8
 """The refill's concurrency, and its only owner: steps run this many at a time, and each step sends its
-DynamoDB requests one after another, so at most this many requests are in flight."""
+DynamoDB requests one after another; between random rounds the ledger's count and the sample take a slot of
+the same kind, so at most this many requests are in flight."""
 REFILL_STEP = 100
 """Candidates per step: one BatchGetItem (100 keys), then up to four BatchWriteItem (25 items each)."""
 WRITE_BATCH = 25
 """Slots per `add_available` call: one BatchWriteItem's worth, so a step that is cut short (by the deadline or by
 a failing sibling) has counted every batch that completed before it."""
 REFILL_ROUND_SIZE = 2_000
-"""Most candidates one round draws, and so the most keys the refill remembers at a time (see `_fresh_candidates`):
-its memory is bounded by this, whatever the target."""
+"""Most candidates one round draws. A refill remembers one round's keys and those of the steps in flight (at
+most REQUESTS_IN_FLIGHT x REFILL_STEP, see `_fresh_candidates`): its memory is bounded by these, whatever the
+target."""
 MIN_REFILL_ROUND = 200
 AVAILABLE_CHECK_RATIO = 1000
 CHECK_FILL_FRACTION = 0.02
@@ -203,7 +208,7 @@ class _Refill:
         self.on_progress = on_progress
         self.needs_sweep = False
         self.longest_round: float | None = None
-        self._ledgered = 0
+        self.ledgered = 0
         # A random code hits one already in the pool with odds available/keyspace. Negligible for big
         # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
         # "written" honest, so the pool really reaches its target.
@@ -225,50 +230,16 @@ class _Refill:
             self.on_progress(self.summary.written, self.need)
 
     async def draw_at_random(self, *, check: bool) -> None:
-        summary = self.summary
-        summary.checked = check
-        while self.remaining > 0:
-            # Draw at least MIN_REFILL_ROUND: in a nearly full keyspace most candidates turn out issued, and a
-            # round of one or two would find none long before the keyspace is used up.
-            round_size = min(max(self.remaining, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
-            if self.out_of_time(round_size):
-                return
-            round_started = time.perf_counter()
-            summary.rounds += 1
-            candidates = _fresh_candidates(self.pool, round_size, summary)
-            written_before = summary.written
-            try:
-                if not summary.checked and await _within(self.deadline, self._sample_is_stale(candidates)):
-                    summary.checked = True  # the sample met an issued code: the ledger understated the fill
-                await _within(
-                    self.deadline,
-                    _check_and_write(
-                        self.repository,
-                        self.pool,
-                        candidates,
-                        self.remaining,
-                        len(candidates) if summary.checked else 0,
-                        self.check_available,
-                        summary,
-                    ),
-                )
-            except _DeadlineReached:
-                summary.stopped = "deadline"
-                return
-            await self.count_in_ledger()
-            self.round_took(time.perf_counter() - round_started)
-            if summary.written == written_before and summary.checked:
-                # A whole round without a fresh code: random draws no longer pay; sweep the keyspace instead.
-                self.needs_sweep = True
-                return
-
-    async def _sample_is_stale(self, candidates: list[Candidate]) -> bool:
-        """Whether any of the round's first SAMPLE_STEP candidates is issued (one BatchGetItem)."""
-        issued, _ = await self.repository.existing_among(
-            self.pool.name, candidates[:SAMPLE_STEP], check_available=False
-        )
-        self.summary.check_requests += 1
-        return bool(issued)
+        """Random rounds as one pipeline: a request slot that frees up is taken by the next step at once, the
+        next round's first steps included, so the writes never drain at a round's end (see `_RandomDraw`)."""
+        self.summary.checked = check
+        draw = _RandomDraw(self)
+        try:
+            await _within(self.deadline, draw.draw_rounds())
+        except _DeadlineReached:
+            self.summary.stopped = "deadline"
+        if draw.dry_round:
+            self.needs_sweep = True
 
     async def sweep_keyspace(self, standing: SweepState | None) -> None:
         """Visit the keyspace's codes from the sweep's cursor on, writing those neither issued nor available."""
@@ -353,7 +324,7 @@ class _Refill:
     async def count_in_ledger(self) -> None:
         """Add what was written since the last call to the ledger's `written` (best effort, bounded: the
         ledger feeds statistics and the choice of checks, never a decision that keeps codes unique)."""
-        unrecorded = self.summary.written - self._ledgered
+        unrecorded = self.summary.written - self.ledgered
         if unrecorded <= 0:
             return
         try:
@@ -362,7 +333,7 @@ class _Refill:
             )
         except (StoreUnavailableError, TimeoutError):
             return
-        self._ledgered += unrecorded
+        self.ledgered += unrecorded
 
 
 async def _write_batch(
@@ -416,77 +387,177 @@ async def _within(deadline: Deadline | None, work: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-async def _check_and_write(
-    repository: CodeRepository,
-    pool: PoolConfig,
-    candidates: list[Candidate],
-    budget: int,
-    checked: int,
-    check_available: bool,
-    summary: RefillSummary,
-) -> None:
-    """Write at most `budget` of `candidates` that are neither issued (checked for the first `checked` of them, in
-    whole steps: all of them, or none) nor (if `check_available`) already available; candidates checked for
-    neither are written blind.
+@dataclass
+class _Round:
+    """One round of random candidates in the pipeline: when its last step is done, how long it took and whether
+    it found any fresh code."""
 
-    Candidates go in steps of REFILL_STEP, REQUESTS_IN_FLIGHT steps at a time, so one step's check overlaps
-    other steps' writes. The steps run in a TaskGroup: when one fails, the others are cancelled at once, so none
-    is left running on the container's long-lived loop to wake up during a later invocation. Every completed
-    write (one BatchWriteItem's worth) is counted in `summary` as it completes, so the summary stays accurate
-    whichever way the round ends: only the batches in flight when it ends (cancelled, or failed with store
-    trouble) may have landed uncounted, which is harmless (see `refill_pool`).
+    started: float
+    checked: bool
+    steps_running: int = 0
+    all_launched: bool = False
+    fresh: int = 0
 
-    A failure raises one `PoolRefillError` (whatever failed: a step's `RefillError` for unprocessed items, or the
-    repository's `StoreUnavailableError`, which becomes its `__cause__`), carrying the summary and so the total
-    written by this refill: a caller learns what landed either way.
+
+class _RandomDraw:
+    """The random rounds of one refill as a pipeline of steps sharing REQUESTS_IN_FLIGHT request slots.
+
+    A step (REFILL_STEP candidates: their check if any, then their writes) is launched as soon as a slot frees
+    up, whichever round it belongs to: the next round is drawn while the last one's steps are still in flight,
+    so the writes never drain at a round's end. Between rounds the pipeline takes a slot for the ledger's count
+    and, for an unchecked round, the sample, so at most REQUESTS_IN_FLIGHT requests of any kind are in flight.
+
+    The budget is shared: a step takes fresh candidates only while `written + reserved < need` (`reserved`:
+    taken and not yet written), so concurrent steps never overshoot the target, and a round is drawn only for
+    what no step has planned for yet (`unplanned`). The steps run in one TaskGroup: a failing step cancels the
+    others (and the drawing) at once, so none is left running on the container's long-lived loop.
     """
-    semaphore = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
-    left = budget
 
-    async def write_step(index: int, chunk: list[Candidate]) -> None:
-        nonlocal left
-        async with semaphore:
+    def __init__(self, refill: _Refill) -> None:
+        self.refill = refill
+        self.slots = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+        self.pending = 0
+        """Candidates of launched steps not yet sorted into fresh and skipped."""
+        self.reserved = 0
+        self.dry_round = False
+        """A checked round found no fresh code: random draws no longer pay (the refill sweeps instead)."""
+        self.running: set[asyncio.Task[None]] = set()
+        self.in_flight: set[str] = set()
+        """Keys of the launched steps not yet done: rounds overlap, so a round's draws skip these too (a code drawn
+        again while its first step is still checking would pass both checks and be counted twice)."""
+
+    @property
+    def unplanned(self) -> int:
+        return self.refill.need - self.refill.summary.written - self.reserved - self.pending
+
+    async def draw_rounds(self) -> None:
+        refill = self.refill
+        try:
+            async with asyncio.TaskGroup() as group:
+                while not self.dry_round:
+                    if self.unplanned <= 0:
+                        if not self.running:
+                            return
+                        # Checks may still skip candidates: once the steps in flight are done, draw for those.
+                        await asyncio.wait(self.running)
+                        continue
+                    size = min(max(self.unplanned, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
+                    if refill.out_of_time(size):
+                        return
+                    await self._draw_round(group, size)
+        except BaseExceptionGroup as failures:
+            first = first_error(failures)
+            raise PoolRefillError(f"refill of pool {refill.pool.name!r} failed: {first}", refill.summary) from first
+
+    async def _draw_round(self, group: asyncio.TaskGroup, size: int) -> None:
+        refill, summary = self.refill, self.refill.summary
+        summary.rounds += 1
+        # Draw at least MIN_REFILL_ROUND (see `draw_rounds`): in a nearly full keyspace most candidates turn out issued,
+        # and a round of one or two would find none long before the keyspace is used up.
+        seen: set[str] = set()
+        drawn = 0
+        round_: _Round | None = None
+        while drawn < size:
+            chunk = _fresh_candidates(refill.pool, min(REFILL_STEP, size - drawn), summary, seen, self.in_flight)
+            drawn += REFILL_STEP
+            if not chunk:
+                break
+            if round_ is None:
+                if summary.written > refill.ledgered:
+                    await self._with_slot(refill.count_in_ledger())
+                if not summary.checked and await self._with_slot(self._sample_is_stale(chunk)):
+                    summary.checked = True  # the sample met an issued code: the ledger understated the fill
+                round_ = _Round(started=time.perf_counter(), checked=summary.checked)
+            await self.slots.acquire()
+            self.pending += len(chunk)
+            self.in_flight.update(c.key for c in chunk)
+            round_.steps_running += 1
+            step = group.create_task(self._write_step(round_, chunk))
+            self.running.add(step)
+            step.add_done_callback(self.running.discard)
+        if round_ is not None:
+            round_.all_launched = True
+            self._round_may_be_done(round_)
+
+    async def _write_step(self, round_: _Round, chunk: list[Candidate]) -> None:
+        """Check (if the round is checked, or the keyspace small) and write one step's candidates; the slot was
+        taken by the launch and is given back here. Each completed write is counted in the summary as it lands,
+        so only the batches in flight when the refill ends (cancelled, or failed) may have landed uncounted,
+        which is harmless (see `refill_pool`)."""
+        refill, summary = self.refill, self.refill.summary
+        sorted_out = False
+        try:
             issued: set[str] = set()
             available: set[str] = set()
-            if index * REFILL_STEP < checked or check_available:
-                issued, available = await repository.existing_among(pool.name, chunk, check_available=check_available)
-                summary.check_requests += 2 if check_available else 1  # 100 or 200 keys
+            if round_.checked or refill.check_available:
+                issued, available = await refill.repository.existing_among(
+                    refill.pool.name, chunk, check_available=refill.check_available
+                )
+                summary.check_requests += 2 if refill.check_available else 1  # 100 or 200 keys
             summary.skipped_issued += len(issued)
             summary.skipped_available += len(available)
-            fresh = [c for c in chunk if c.key not in issued and c.key not in available][: max(left, 0)]
-            left -= len(fresh)  # taken before the awaits below, so concurrent steps never overshoot the budget
+            fresh = [c for c in chunk if c.key not in issued and c.key not in available]
+            round_.fresh += len(fresh)
+            # Taken before the awaits below, so concurrent steps never overshoot the budget.
+            fresh = fresh[: max(refill.need - summary.written - self.reserved, 0)]
+            self.pending -= len(chunk)
+            self.reserved += len(fresh)
+            sorted_out = True
             for start in range(0, len(fresh), WRITE_BATCH):
-                await _write_batch(repository, pool, fresh[start : start + WRITE_BATCH], summary)
+                batch = fresh[start : start + WRITE_BATCH]
+                try:
+                    await _write_batch(refill.repository, refill.pool, batch, summary)
+                finally:
+                    self.reserved -= len(batch)
+        finally:
+            if not sorted_out:
+                self.pending -= len(chunk)
+            self.in_flight.difference_update(c.key for c in chunk)
+            self.slots.release()
+        round_.steps_running -= 1
+        self._round_may_be_done(round_)
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for index, chunk in enumerate(_steps(candidates)):
-                group.create_task(write_step(index, chunk))
-    except ExceptionGroup as failures:
-        first = first_error(failures)
-        raise PoolRefillError(f"refill of pool {pool.name!r} failed: {first}", summary) from first
+    def _round_may_be_done(self, round_: _Round) -> None:
+        if round_.all_launched and round_.steps_running == 0:
+            if round_.checked and round_.fresh == 0:
+                self.dry_round = True
+            self.refill.round_took(time.perf_counter() - round_.started)
+
+    async def _sample_is_stale(self, chunk: list[Candidate]) -> bool:
+        """Whether any of the round's first SAMPLE_STEP candidates is issued (one BatchGetItem)."""
+        issued, _ = await self.refill.repository.existing_among(
+            self.refill.pool.name, chunk[:SAMPLE_STEP], check_available=False
+        )
+        self.refill.summary.check_requests += 1
+        return bool(issued)
+
+    async def _with_slot(self, work: Coroutine[Any, Any, T]) -> T:
+        async with self.slots:
+            return await work
 
 
-def _fresh_candidates(pool: PoolConfig, size: int, summary: RefillSummary) -> list[Candidate]:
-    """`size` codes, none repeated within this round (repeats are counted, not written).
+def _fresh_candidates(
+    pool: PoolConfig, size: int, summary: RefillSummary, seen: set[str], in_flight: AbstractSet[str]
+) -> list[Candidate]:
+    """`size` codes, none in `seen` (the round's keys so far, which they join) nor `in_flight` (those of the steps
+    still running, whatever their round); repeats are counted, not written.
 
-    Only the round's keys are remembered, so memory stays bounded by REFILL_ROUND_SIZE whatever the target. A code
+    Only a round's keys are remembered, so memory stays bounded by REFILL_ROUND_SIZE whatever the target. A code
     drawn again in a later round is harmless: with `check_available` on (small keyspaces) the check finds it in
     the pool and skips it; with it off, writing it is a blind overwrite of the same slot (its shard is a hash of
     the code), which overstates `written` by one, and a code's odds of being drawn again are at most
     target/keyspace, at most 1/1000 when `check_available` is off (AVAILABLE_CHECK_RATIO).
     """
-    fmt = pool.format
-    seen: set[str] = set()
+    fmt, shards = pool.format, pool.shards
     candidates: list[Candidate] = []
     attempts = 0
     while len(candidates) < size and attempts < 20 * size:
         attempts += 1
         code = fmt.generate()
         key = fmt.canonical(code)
-        if key in seen:
+        if key in seen or key in in_flight:
             summary.skipped_repeated += 1
             continue
         seen.add(key)
-        candidates.append(Candidate(key=key, code=code, shard=shard_of(key, pool.shards)))
+        candidates.append(Candidate(key=key, code=code, shard=shard_of(key, shards)))
     return candidates

@@ -246,3 +246,18 @@ async def test_from_the_check_fill_fraction_every_candidate_is_checked() -> None
     assert repository.checked_codes == 1_000  # every candidate, in steps of 100; an unchecked refill: 50
     # Steps of 100 codes, each one BatchGetItem of 200 keys (records and, this keyspace being small, slots).
     assert summary.check_requests == 2 * 1_000 // 100
+
+
+TINY = PoolConfig(
+    name="tiny", format=CodeFormat(alphabet="numeric", length=4, default_blocklist=False), target=3_000, low_watermark=0
+)
+
+
+async def test_overlapping_rounds_never_write_one_code_twice_or_count_it_twice() -> None:
+    """Rounds overlap in the pipeline (eight steps in flight, slow writes): a code drawn again
+    while its first step is still in flight must not be written and counted by both."""
+    repository = SlowRepository(write_seconds=0.002)
+    summary = await refill_pool(repository, TINY)
+    assert summary.rounds > 1
+    assert summary.written == slots_in(repository, TINY) == 3_000
+    assert summary.skipped_repeated + summary.skipped_available > 0  # a 10,000-code keyspace: draws do repeat
