@@ -26,6 +26,10 @@ def client_config(settings: Settings) -> AioConfig:
         retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         tcp_keepalive=True,
         max_pool_connections=64,
+        # botocore re-checks every parameter against the service model before sending: a quarter of the client's
+        # CPU per code in a refill (benchmarks/README.md), for requests this package builds itself and DynamoDB
+        # validates again on arrival (a malformed one is still answered with a ValidationException).
+        parameter_validation=False,
     )
 
 
