@@ -5,8 +5,10 @@
 - `naive`: our claim, but a new session, client and `asyncio.run` on every invocation.
 - `sync`: our claim with boto3: a prefetched window of slots and the same `TransactWriteItems`.
 
-Every contender reads `TABLE_NAME`, `AWS_ENDPOINT_URL_DYNAMODB` and `POOLS_FILE` on its first invocation, as
-ours does, so init measures imports only and the first request pays for the client in every contender.
+Every contender logs and counts its codes as ours does (`benchmarks.contenders.observed`: Powertools' logger and
+`CodesIssued` metric), so the table compares designs doing the same job. Every contender reads `TABLE_NAME`,
+`AWS_ENDPOINT_URL_DYNAMODB` and `POOLS_FILE` on its first invocation, as ours does, so init measures imports
+only and the first request pays for the client in every contender.
 """
 
 from __future__ import annotations

@@ -10,16 +10,22 @@ import asyncio
 from typing import Any
 
 from benchmarks.contenders import created
+from benchmarks.contenders.observed import observed
 from codepool.issuing import issue_codes
+from codepool.model import IssueRequest
 from codepool.runtime import Container
 from issuer.requests import parse_issue_body
 
 
-async def _issue(body: str | None) -> dict[str, Any]:
+async def _claim(request: IssueRequest) -> dict[str, Any]:
     async with Container.open() as container:
-        result = await issue_codes(container.components, parse_issue_body(body))
+        result = await issue_codes(container.components, request)
     return result.codes[0].to_json()
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return created(asyncio.run(_issue(event.get("body"))))
+def _issue(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    request = parse_issue_body(event.get("body"))
+    return request.pool, created(asyncio.run(_claim(request)))
+
+
+lambda_handler = observed("naive", _issue)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from benchmarks.contenders import created
+from benchmarks.contenders.observed import observed
 from codepool.config import DEFAULT_POOL, Settings
 from codepool.dynamodb.client import open_client
 from codepool.dynamodb.keys import code_key
@@ -70,7 +71,7 @@ class _Container:
 _container: _Container | None = None
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _issue(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     global _container
     if _container is None:
         _container = _Container()
@@ -80,4 +81,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         record, _ = await (await container.get_issuer()).issue(DEFAULT_POOL.format, DEFAULT_POOL.name)
         return record
 
-    return created(container.runner.run(issue()))
+    return DEFAULT_POOL.name, created(container.runner.run(issue()))
+
+
+lambda_handler = observed("on_demand", _issue)

@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from benchmarks.contenders import created
+from benchmarks.contenders.observed import observed
 from codepool.config import PoolConfig, Settings, load_pools
 from codepool.dynamodb.keys import code_key, slot_key, slot_partition
 from codepool.model import utc_timestamp
@@ -37,6 +38,7 @@ class SyncIssuer:
             read_timeout=settings.read_timeout,
             retries={"mode": "standard", "max_attempts": settings.max_attempts},
             tcp_keepalive=True,
+            parameter_validation=False,  # as ours (codepool.dynamodb.client)
         )
         self._client = session.client("dynamodb", endpoint_url=settings.endpoint_url, config=config)
         self._table = settings.table_name
@@ -89,10 +91,13 @@ class SyncIssuer:
 _issuer: SyncIssuer | None = None
 
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _issue(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     global _issuer
     if _issuer is None:
         settings = Settings.from_env()
         _issuer = SyncIssuer(settings, load_pools(settings.pools_file))
     request = parse_issue_body(event.get("body"))
-    return created(_issuer.issue(_issuer.pools[request.pool]))
+    return request.pool, created(_issuer.issue(_issuer.pools[request.pool]))
+
+
+lambda_handler = observed("sync", _issue)
