@@ -69,7 +69,7 @@ class CandidatePrefetcher:
         shards = list(range(pool.shards))
         secrets.SystemRandom().shuffle(shards)
         for shard in shards:
-            start = pool.format.canonical(pool.format.generate())
+            start = pool.format.random_key()
             limit = max(self.window(pool.name), count - len(queue))
             found = await self._repository.find_candidates(pool.name, shard, start, limit)
             # What the queue holds now, after the await: a concurrent `take` (several claims in flight on one

@@ -217,3 +217,26 @@ async def test_concurrent_takes_never_hand_out_or_queue_a_candidate_twice() -> N
         assert len({candidate.key for candidate in batch}) == 5  # one claim never names an item twice
     queued = list(prefetcher._queues[POOL.name])
     assert len(queued) == len({candidate.key for candidate in queued})
+
+
+async def test_claiming_never_compiles_the_blocklist() -> None:
+    """The prefetcher starts its scans at `random_key` (any key of the keyspace, blocked or not): the blocklist is
+    a refiller's concern, and compiling it took 12 ms of the issuer's first request."""
+    fmt = CodeFormat(alphabet="unambiguous", length=8)
+    pool = PoolConfig(name="fresh", format=fmt, target=1_000, low_watermark=0, shards=2)
+    repository = InMemoryRepository()
+    for n in range(50):
+        code = f"{n:08d}".translate(str.maketrans("01", "AB"))
+        repository.slots.setdefault((pool.name, n % 2), {})[fmt.canonical(code)] = code
+    assert "_regex" not in vars(fmt._blocked)
+    await claim(repository, CandidatePrefetcher(repository), pool, 3)
+    assert "_regex" not in vars(fmt._blocked)
+    fmt.generate()
+    assert "_regex" in vars(fmt._blocked)  # the control: drawing a code to issue does compile it
+
+
+def test_a_random_key_is_a_key_of_the_keyspace() -> None:
+    fmt = CodeFormat(alphabet="unambiguous", length=6, prefix="VIP-", pattern="###-###")
+    keys = {fmt.random_key() for _ in range(200)}
+    assert len(keys) > 190
+    assert all(len(key) == 9 and key.startswith("VIP") and "-" not in key for key in keys)
