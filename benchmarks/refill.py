@@ -13,10 +13,17 @@ code issued in this run that the pool's format could produce, over its keyspace)
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import collections
+import cProfile
+import json
+import pstats
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.environment import BenchEnvironment
@@ -27,6 +34,7 @@ from codepool.dynamodb.repository import BATCH_WRITE_SIZE, DynamoDBRepository
 from codepool.model import Candidate, shard_of
 from codepool.refilling import refill_pool
 from codepool.repository import WriteReport
+from localdev.paths import PROJECT_ROOT
 
 
 class TimedRepository(DynamoDBRepository):
@@ -178,3 +186,76 @@ async def _raw_batch_writes(
     await asyncio.gather(*(write(batch) for batch in batches))
     elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
     return len(items) / elapsed, cpu_used / len(items) * 1e6
+
+
+def _profile_by_package(profile: cProfile.Profile, codes: int, top: int) -> list[tuple[str, float]]:
+    """Own time per code (µs) by where it is spent: a site-package, a stdlib package, a module of ours (by
+    function), or a builtin."""
+    spent: collections.Counter[str] = collections.Counter()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (path, _, function), (_, _, own, *_) in stats.items():
+        if "site-packages/" in path:
+            place = path.split("site-packages/")[1].split("/")[0]
+        elif path.startswith(str(PROJECT_ROOT)):
+            place = f"{Path(path).relative_to(PROJECT_ROOT)}:{function}"
+        elif path == "~" or path.startswith("<"):
+            place = function if path == "~" else path
+        else:  # the standard library: its package, or its module if it is a top-level one
+            folder = Path(path).parent
+            place = "stdlib " + (Path(path).stem if folder.name.startswith("python") else folder.name)
+        spent[place] += own
+    return [(place, seconds / codes * 1e6) for place, seconds in spent.most_common(top)]
+
+
+async def _standalone(codes: int, rounds: int, profile: bool) -> None:
+    """The refill benchmark alone, on a fresh DynamoDB Local, with nothing else in the process; with `profile`,
+    one more refill and one more raw round under cProfile, their own time per code by package."""
+    from benchmarks.environment import POOLS_TOML, prepare_table, start_engine
+    from codepool.config import load_pools
+
+    endpoint, description, engine = start_engine(None)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            pools_file = Path(scratch) / "pools.toml"
+            pools_file.write_text(POOLS_TOML, encoding="utf-8")
+            environment = BenchEnvironment(endpoint, description, "UniqueCodesRefillBench", pools_file)
+            await prepare_table(environment)
+            template = load_pools(pools_file)["refill"]
+            result = await run_refill(environment, template, codes, rounds)
+            keys = ("ratio", "ratio_rounds", "codes_per_s", "raw_items_per_s", "mean_in_flight", "raw_mean_in_flight")
+            print(json.dumps({key: result[key] for key in (*keys, "cpu_us_per_code", "raw_cpu_us_per_item")}))
+            if profile:
+                await _profiles(environment, template, codes)
+    finally:
+        if engine is not None:
+            engine.stop()
+
+
+async def _profiles(environment: BenchEnvironment, template: PoolConfig, codes: int) -> None:
+    async with environment.client() as client:
+        repository = DynamoDBRepository(client, environment.table_name)
+        for who in ("refill", "raw"):
+            profile = cProfile.Profile()
+            profile.enable()
+            if who == "refill":
+                pool = PoolConfig("profiled", template.format, target=codes, low_watermark=0, shards=template.shards)
+                await refill_pool(repository, pool, codes)
+            else:  # item building included, unlike the timed rounds: what raw does per item end to end
+                await _raw_batch_writes(client, environment.table_name, template, "profiled-raw", codes, 8)
+            profile.disable()
+            print(f"{who}: own time per code under cProfile, µs")
+            for place, micros in _profile_by_package(profile, codes, 25):
+                print(f"  {micros:7.2f}  {place}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="`python -m benchmarks.refill`: the refill benchmark alone.")
+    parser.add_argument("--codes", type=int, default=10_000, help="codes per round (default 10,000)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (default 7)")
+    parser.add_argument("--profile", action="store_true", help="then one refill and one raw round under cProfile")
+    args = parser.parse_args()
+    asyncio.run(_standalone(args.codes, args.rounds, args.profile))
+
+
+if __name__ == "__main__":
+    main()
