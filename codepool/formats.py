@@ -6,6 +6,7 @@ Pure functions and value objects only: no I/O, no clock. Randomness always comes
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import secrets
@@ -116,6 +117,7 @@ class CodeFormat:
     # Derived once: `generate` and `canonical` run for every code a refill writes.
     _case_sensitive: bool = field(init=False, repr=False, compare=False)
     _keyspace: int = field(init=False, repr=False, compare=False)
+    _pairs: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         alphabet = resolve_alphabet(self.alphabet)
@@ -125,6 +127,7 @@ class CodeFormat:
         if not 1 <= self.length <= MAX_LENGTH:
             raise ConfigError(f"length must be between 1 and {MAX_LENGTH}, got {self.length}")
         object.__setattr__(self, "_keyspace", int(len(alphabet) ** self.length))
+        object.__setattr__(self, "_pairs", ())
         for name, affix in (("prefix", self.prefix), ("postfix", self.postfix)):
             if len(affix) > MAX_AFFIX_LENGTH or not _AFFIX_PATTERN.fullmatch(affix):
                 raise ConfigError(f"{name} {affix!r} must be at most {MAX_AFFIX_LENGTH} letters, digits or separators")
@@ -197,23 +200,65 @@ class CodeFormat:
 
     def generate(self) -> str:
         """A fresh random code in display form; drawn again while it contains a blocked word."""
-        for _ in range(MAX_BLOCKED_DRAWS):
-            body = self._body(secrets.randbelow(self.keyspace))
-            if not self._is_blocked(body):
-                return self._display(body)
-        raise ConfigError(f"{MAX_BLOCKED_DRAWS} codes in a row were blocked: the blocklist leaves almost no code")
+        return self.generate_many(1)[0]
+
+    def generate_many(self, count: int) -> list[str]:
+        """`count` fresh random codes in display form, each drawn as `secrets.randbelow(keyspace)` draws (the bits
+        `SystemRandom.getrandbits` would take, a number out of range drawn again, a blocked code drawn again), from
+        one `os.urandom` read per batch instead of one per code: a refill draws millions. Repeats are possible, as
+        with any independent draws."""
+        keyspace = self.keyspace
+        bits = keyspace.bit_length()
+        width = (bits + 7) // 8
+        excess = width * 8 - bits
+        body_of, is_blocked, display = self._body, self._is_blocked, self._display
+        codes: list[str] = []
+        blocked_in_a_row = 0
+        while len(codes) < count:
+            # A number is in range with odds keyspace / 2**bits >= 1/2: twice the bytes usually do.
+            randomness = os.urandom(2 * width * (count - len(codes)))
+            for start in range(0, len(randomness), width):
+                number = int.from_bytes(randomness[start : start + width], "big") >> excess
+                if number >= keyspace:
+                    continue
+                body = body_of(number)
+                if is_blocked(body):
+                    blocked_in_a_row += 1
+                    if blocked_in_a_row >= MAX_BLOCKED_DRAWS:
+                        raise ConfigError(
+                            f"{MAX_BLOCKED_DRAWS} codes in a row were blocked: the blocklist leaves almost no code"
+                        )
+                    continue
+                blocked_in_a_row = 0
+                codes.append(display(body))
+                if len(codes) == count:
+                    break
+        return codes
 
     def _body(self, number: int) -> str:
-        """`number` spelled out in base len(alphabet) (one CSPRNG draw per code: uniform, and far cheaper than
-        one `secrets.choice` per character), plus the check character."""
-        base = len(self.alphabet)
-        digits = []
-        for _ in range(self.length):
-            number, digit = divmod(number, base)
-            digits.append(self.alphabet[digit])
-        body = "".join(digits)
+        """`number` spelled out in base len(alphabet), least significant digit first, plus the check character
+        (one CSPRNG draw per code: uniform, and far cheaper than one `secrets.choice` per character). Two digits
+        at a time from a table of every pair: half the divisions, the same characters."""
+        pairs, base = self._digit_pairs(), len(self.alphabet)
+        square = base * base
+        parts = []
+        for _ in range(self.length // 2):
+            number, pair = divmod(number, square)
+            parts.append(pairs[pair])
+        if self.length % 2:
+            parts.append(self.alphabet[number % base])
+        body = "".join(parts)
         scheme = self.scheme
         return body + scheme.character(body, self.alphabet) if scheme else body
+
+    def _digit_pairs(self) -> tuple[str, ...]:
+        """Every two-digit string, indexed by its value (low digit first); built on first use."""
+        pairs = self._pairs
+        if not pairs:
+            base, alphabet = len(self.alphabet), self.alphabet
+            pairs = tuple(alphabet[value % base] + alphabet[value // base] for value in range(base * base))
+            object.__setattr__(self, "_pairs", pairs)
+        return pairs
 
     def _refuse_a_blocklist_that_blocks_nearly_everything(self) -> None:
         for name, affix in (("prefix", self.prefix), ("postfix", self.postfix)):

@@ -552,12 +552,12 @@ def _fresh_candidates(
     candidates: list[Candidate] = []
     attempts = 0
     while len(candidates) < size and attempts < 20 * size:
-        attempts += 1
-        code = fmt.generate()
-        key = fmt.canonical(code)
-        if key in seen or key in in_flight:
-            summary.skipped_repeated += 1
-            continue
-        seen.add(key)
-        candidates.append(Candidate(key=key, code=code, shard=shard_of(key, shards)))
+        for code in fmt.generate_many(size - len(candidates)):
+            attempts += 1
+            key = fmt.canonical(code)
+            if key in seen or key in in_flight:
+                summary.skipped_repeated += 1
+                continue
+            seen.add(key)
+            candidates.append(Candidate(key=key, code=code, shard=shard_of(key, shards)))
     return candidates
