@@ -441,6 +441,8 @@ class _RandomDraw:
                         # Checks may still skip candidates: once the steps in flight are done, draw for those.
                         await asyncio.wait(self.running)
                         continue
+                    # At least MIN_REFILL_ROUND: in a nearly full keyspace most candidates turn out issued, and a
+                    # round of one or two would find none long before the keyspace is used up.
                     size = min(max(self.unplanned, MIN_REFILL_ROUND), REFILL_ROUND_SIZE)
                     if refill.out_of_time(size):
                         return
@@ -452,8 +454,6 @@ class _RandomDraw:
     async def _draw_round(self, group: asyncio.TaskGroup, size: int) -> None:
         refill, summary = self.refill, self.refill.summary
         summary.rounds += 1
-        # Draw at least MIN_REFILL_ROUND (see `draw_rounds`): in a nearly full keyspace most candidates turn out issued,
-        # and a round of one or two would find none long before the keyspace is used up.
         seen: set[str] = set()
         drawn = 0
         round_: _Round | None = None
