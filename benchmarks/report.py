@@ -52,7 +52,8 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         target(
             "warm ratio ≤ 1.10 (handler ÷ bare two-item TransactWriteItems, same client)",
-            f"{hot['warm_ratio_transaction']:.2f} (÷ bare UpdateItem: {hot['warm_ratio']:.2f})",
+            # Three decimals: the second one is the threshold's, so 1.10 could be either side of it.
+            f"{hot['warm_ratio_transaction']:.3f} (÷ bare UpdateItem: {hot['warm_ratio']:.2f})",
             hot["warm_ratio_transaction"] <= 1.10,
             f"{_range(hot['warm_ratio_transaction_range'])} over {hot['warm_blocks']} blocks",
         ),
@@ -174,7 +175,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Warm ratio: our handler {hot['handler_warm_ms']['median']:.2f} ms ÷ a bare two-item `TransactWriteItems` "
         f"of the claim's shape {transact['median']:.2f} ms on the same client = "
-        f"**{hot['warm_ratio_transaction']:.2f}** ({_range(hot['warm_ratio_transaction_range'])} over "
+        f"**{hot['warm_ratio_transaction']:.3f}** ({_range(hot['warm_ratio_transaction_range'])} over "
         f"{hot['warm_blocks']} blocks in separate cold-started containers; {hot['warm_samples']} interleaved "
         f"triples in all): {hot['handler_overhead_ms']:.2f} ms "
         f"({_range(hot['handler_overhead_range_ms'])}) of our own work per request. ÷ bare `UpdateItem` "
