@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from botocore.loaders import Loader, create_loader
 
-from codepool.dynamodb.client import data_loader, preloaded_loader
+from codepool.config import Settings
+from codepool.dynamodb.client import PlainJSONFileLoader, data_loader, open_client_in, preloaded_loader, session_for
 
 READS: dict[str, Callable[[Loader], Any]] = {
     "endpoints": lambda loader: loader.load_data_with_path("endpoints")[0],
@@ -45,3 +48,20 @@ def test_aws_data_path_still_comes_first(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     assert data_loader().load_data("partitions") == {"partitions": [], "version": 1.1}
     assert preloaded_loader().load_data("partitions") == {"partitions": [], "version": 1.1}
+
+
+async def test_the_product_client_reads_through_the_plain_loader_and_leaves_validation_to_dynamodb() -> None:
+    settings = Settings(endpoint_url="http://127.0.0.1:9", table_name="never-served", max_attempts=1)
+    session = session_for(settings)
+    assert isinstance(session._session.get_component("data_loader").file_loader, PlainJSONFileLoader)
+    async with AsyncExitStack() as stack:
+        client = await open_client_in(session, settings, stack)
+        assert "TransactWriteItems" in client.meta.service_model.operation_names
+        # With botocore's validation this is a ParamValidationError (a string for a boolean) before any request;
+        # without it the request is sent, and nothing listens on port 9.
+        with pytest.raises(EndpointConnectionError):
+            await client.get_item(
+                TableName="never-served",
+                Key={"pk": {"S": "A"}},
+                ConsistentRead="yes",  # type: ignore[arg-type]
+            )
