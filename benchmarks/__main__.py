@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +22,10 @@ from benchmarks.cost import cost_table
 from benchmarks.environment import (
     TABLE_NAME,
     BenchEnvironment,
+    bench_environment,
     machine,
     memory_configured,
     prepare_table,
-    start_engine,
     summary,
 )
 from benchmarks.fill_sweep import run_fill_sweep
@@ -201,20 +200,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes = QUICK if args.quick else FULL
     wall_started = time.perf_counter()
     memory_mb, memory_source = memory_configured()
-    endpoint_url, engine_name, engine = start_engine(args.endpoint_url)
-    log(f"engine: {engine_name} at {endpoint_url}")
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            pools_file = Path(scratch) / "pools.toml"
-            from benchmarks.environment import POOLS_TOML
-
-            pools_file.write_text(POOLS_TOML, encoding="utf-8")
-            table_name = f"{TABLE_NAME}-{int(time.time())}"
-            environment = BenchEnvironment(endpoint_url, engine_name, table_name, pools_file)
-            results = asyncio.run(run_all(environment, sizes, memory_mb))
-    finally:
-        if engine is not None:
-            engine.stop()
+    with bench_environment(args.endpoint_url, f"{TABLE_NAME}-{int(time.time())}") as environment:
+        engine_name = environment.engine
+        log(f"engine: {engine_name} at {environment.endpoint_url}")
+        results = asyncio.run(run_all(environment, sizes, memory_mb))
     results["meta"] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks" + (" --quick" if args.quick else ""),

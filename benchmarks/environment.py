@@ -8,8 +8,9 @@ import os
 import platform
 import statistics
 import subprocess
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,21 @@ def start_engine(endpoint_url: str | None) -> tuple[str, str, DynamoDBLocal | No
         return endpoint_url, f"endpoint {endpoint_url}", None
     engine = DynamoDBLocal().start()
     return engine.endpoint_url, f"DynamoDB Local {dynamodb_local_version()} (in-memory)", engine
+
+
+@contextmanager
+def bench_environment(endpoint_url: str | None, table_name: str) -> Iterator[BenchEnvironment]:
+    """The engine (`start_engine`: DynamoDB Local unless an endpoint is given) and the benchmarks' pools file in a
+    scratch folder, for as long as the block runs; the table is not created (`prepare_table`)."""
+    endpoint, engine_name, engine = start_engine(endpoint_url)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            pools_file = Path(scratch) / "pools.toml"
+            pools_file.write_text(POOLS_TOML, encoding="utf-8")
+            yield BenchEnvironment(endpoint, engine_name, table_name, pools_file)
+    finally:
+        if engine is not None:
+            engine.stop()
 
 
 def dynamodb_local_version() -> str:

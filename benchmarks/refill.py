@@ -20,7 +20,6 @@ import cProfile
 import json
 import pstats
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -210,25 +209,17 @@ def _profile_by_package(profile: cProfile.Profile, codes: int, top: int) -> list
 async def _standalone(codes: int, rounds: int, profile: bool) -> None:
     """The refill benchmark alone, on a fresh DynamoDB Local, with nothing else in the process; with `profile`,
     one more refill and one more raw round under cProfile, their own time per code by package."""
-    from benchmarks.environment import POOLS_TOML, prepare_table, start_engine
+    from benchmarks.environment import bench_environment, prepare_table
     from codepool.config import load_pools
 
-    endpoint, description, engine = start_engine(None)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            pools_file = Path(scratch) / "pools.toml"
-            pools_file.write_text(POOLS_TOML, encoding="utf-8")
-            environment = BenchEnvironment(endpoint, description, "UniqueCodesRefillBench", pools_file)
-            await prepare_table(environment)
-            template = load_pools(pools_file)["refill"]
-            result = await run_refill(environment, template, codes, rounds)
-            keys = ("ratio", "ratio_rounds", "codes_per_s", "raw_items_per_s", "mean_in_flight", "raw_mean_in_flight")
-            print(json.dumps({key: result[key] for key in (*keys, "cpu_us_per_code", "raw_cpu_us_per_item")}))
-            if profile:
-                await _profiles(environment, template, codes)
-    finally:
-        if engine is not None:
-            engine.stop()
+    with bench_environment(None, "UniqueCodesRefillBench") as environment:
+        await prepare_table(environment)
+        template = load_pools(environment.pools_file)["refill"]
+        result = await run_refill(environment, template, codes, rounds)
+        keys = ("ratio", "ratio_rounds", "codes_per_s", "raw_items_per_s", "mean_in_flight", "raw_mean_in_flight")
+        print(json.dumps({key: result[key] for key in (*keys, "cpu_us_per_code", "raw_cpu_us_per_item")}))
+        if profile:
+            await _profiles(environment, template, codes)
 
 
 async def _profiles(environment: BenchEnvironment, template: PoolConfig, codes: int) -> None:
