@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from codepool.deadline import DEFAULT_REFILL_BUDGET_SECONDS, DEFAULT_REQUEST_BUDGET_SECONDS
-from codepool.errors import ConfigError, PoolNotFoundError
+from codepool.errors import ConfigError, InvalidRequestError, PoolNotFoundError
 from codepool.formats import CodeFormat
+from codepool.overlaps import refuse_misread_pools
 
 DEFAULT_TABLE_NAME = "UniqueCodes"
 DEFAULT_REGION = "us-east-1"
@@ -87,7 +88,14 @@ class PoolConfig:
 DEFAULT_POOL = PoolConfig(name="default", format=CodeFormat(alphabet="unambiguous", length=8))
 
 
-def resolve_pool(pools: Mapping[str, PoolConfig], name: str) -> PoolConfig:
+def resolve_pool(pools: Mapping[str, PoolConfig], name: str | None) -> PoolConfig:
+    """The pool called `name`; without a name, the `default` pool, or the only pool there is."""
+    if name is None:
+        if DEFAULT_POOL.name in pools:
+            return pools[DEFAULT_POOL.name]
+        if len(pools) == 1:
+            return next(iter(pools.values()))
+        raise InvalidRequestError(f"name a pool: there is no 'default' pool, the pools are {', '.join(sorted(pools))}")
     try:
         return pools[name]
     except KeyError:
@@ -95,16 +103,22 @@ def resolve_pool(pools: Mapping[str, PoolConfig], name: str) -> PoolConfig:
 
 
 def parse_pools(document: Mapping[str, Any], source: str = "pools file") -> dict[str, PoolConfig]:
-    """`{"pools": {name: {...}}}` -> pools by name; the built-in `default` pool unless the file redefines it."""
+    """`{"pools": {name: {...}}}` -> pools by name. A file defines the pools: the built-in `default` pool is there
+    only without a file (or pools), or where the file names it with an empty `[pools.default]` table. Refuses
+    pools that could issue one code under two keys (`codepool.overlaps`)."""
     unknown_top = set(document) - {"pools"}
     if unknown_top:
         raise ConfigError(f"{source}: unknown top-level keys {sorted(unknown_top)}; expected [pools.<name>]")
     tables = document.get("pools", {})
     if not isinstance(tables, Mapping):
         raise ConfigError(f"{source}: 'pools' must be a table of [pools.<name>] tables")
-    pools = {DEFAULT_POOL.name: DEFAULT_POOL}
+    if not tables:
+        return {DEFAULT_POOL.name: DEFAULT_POOL}
+    pools = {}
     for name, table in tables.items():
-        pools[name] = _parse_pool(name, table, source)
+        named_only = name == DEFAULT_POOL.name and isinstance(table, Mapping) and not table
+        pools[name] = DEFAULT_POOL if named_only else _parse_pool(name, table, source)
+    refuse_misread_pools(pools, source)
     return pools
 
 

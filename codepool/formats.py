@@ -53,6 +53,9 @@ first `GET /pools/{pool}` pays it); larger ones estimate from a sample."""
 MAX_BLOCKED_DRAWS = 10_000
 """Draws `generate` makes before it gives up: with at least 1 % unblocked, all of them blocked has odds below
 10^-43, so reaching it means a broken pool, not bad luck."""
+TYPABLE = "".join(chr(point) for point in range(0x21, 0x7F))
+"""The characters a reading of a code is worked out for (`CodeFormat.positions`): printable ASCII, the only
+characters a code can show; anything else a person types is a separator or makes the text no code."""
 _AFFIX_PATTERN = re.compile(r"[A-Za-z0-9 \-_.]*")
 _SEPARATOR_PATTERN = re.compile(r"[ \t\-_.]")
 
@@ -90,6 +93,18 @@ def confusables(alphabet: str, case_sensitive: bool) -> dict[str, str]:
         if len(own) == 1:
             mapping.update({char: own[0] for char in members if char != own[0]})
     return mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One character position of a format's codes, separators removed (the form `resolve` reads)."""
+
+    shown: frozenset[str]
+    """The characters this format's codes show here."""
+    reads: dict[str, str]
+    """Typed character -> the character of the key `resolve` reads it as, for each character accepted here."""
+    check: bool = False
+    """The check character: whether `resolve` accepts the text also depends on the characters before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +307,11 @@ class CodeFormat:
                 bound += positions * prod(share_of.get(letter, 0.0) for letter in word)
         return bound
 
+    def positions(self) -> tuple[Position, ...]:
+        """What this format shows and reads at each position of a code without separators: how two pools are
+        checked for codes one could read as the other's (`codepool.overlaps`)."""
+        return _positions(self)
+
     def canonical(self, code: str) -> str:
         """The identity of a code: separators removed, case folded unless the alphabet is case-sensitive.
 
@@ -402,3 +422,32 @@ def _usable_keyspace(fmt: CodeFormat) -> int:
     if fmt.keyspace <= EXACT_USABLE_LIMIT:
         return sum(fmt.code_for(number) is not None for number in range(fmt.keyspace))
     return round(fmt.keyspace * _unblocked_share(fmt))
+
+
+@cache
+def _positions(fmt: CodeFormat) -> tuple[Position, ...]:
+    def folded(char: str) -> str:
+        return char if fmt.case_sensitive else char.upper()
+
+    def body_position(shown: str, accepted: str, check: bool = False) -> Position:
+        reads = {}
+        for typed in TYPABLE:
+            read = fmt._typed.get(folded(typed), folded(typed))
+            if read in accepted:
+                reads[typed] = read
+        return Position(shown=frozenset(shown), reads=reads, check=check)
+
+    def affix_position(char: str) -> Position:
+        return Position(
+            shown=frozenset(char), reads={typed: folded(typed) for typed in TYPABLE if folded(typed) == folded(char)}
+        )
+
+    alphabet = "".join(folded(char) for char in fmt.alphabet)
+    letter = body_position(fmt.alphabet, alphabet)
+    positions = [affix_position(char) for char in compact(fmt.prefix)]
+    positions += [letter] * fmt.length
+    scheme = fmt.scheme
+    if scheme is not None:
+        positions.append(body_position(scheme.symbols(fmt.alphabet), scheme.symbols(alphabet), check=True))
+    positions += [affix_position(char) for char in compact(fmt.postfix)]
+    return tuple(positions)

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codepool.backoff import full_jitter
 from codepool.components import Components
@@ -112,6 +112,8 @@ async def issue_codes(
     from `deadline`: when it runs out the answer is `StoreUnavailableError`, never a late success.
     """
     pool = validate_issue_request(request, components.pools, idempotency_key)
+    # A request that names no pool is the same request as one naming the pool it gets (idempotency included).
+    request = replace(request, pool=pool.name)
     if request_id is not None and len(request_id) > MAX_REQUEST_ID_LENGTH:
         request_id = None
     if idempotency_key is not None:

@@ -32,7 +32,8 @@ def utf8_length(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
-    pool: str = "default"
+    pool: str | None = None
+    """None: the `default` pool, or the only pool there is (`config.resolve_pool`)."""
     count: int = 1
     used_by: str | None = None
     reference: str | None = None

@@ -119,7 +119,7 @@ def _issue(event: dict[str, Any], context: LambdaContext | None) -> tuple[int, A
     result = container.run(claim)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     if not result.replayed:
-        metrics.add_dimension(name="pool", value=request.pool)
+        metrics.add_dimension(name="pool", value=result.codes[0].pool)
         metrics.add_metric(name="CodesIssued", unit=MetricUnit.Count, value=len(result.codes))
         metrics.add_metric(name="ClaimRetries", unit=MetricUnit.Count, value=result.lost_races)
         metrics.add_metric(name="ClaimThrottles", unit=MetricUnit.Count, value=result.throttles)

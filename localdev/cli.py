@@ -91,6 +91,8 @@ async def refill_command(args: argparse.Namespace) -> int:
 async def issue_command(args: argparse.Namespace) -> int:
     from localdev import bulk
 
+    if args.pool is None:
+        args.pool = resolve_pool(load_pools(_settings(args).pools_file), None).name
     if args.out is not None:
         return await bulk.issue_to_file(bulk.BulkOptions.from_args(args), _settings(args))
     bulk.check_single_issue(args)
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pool_options(refill_parser)
 
     issue_parser = commands.add_parser("issue", help="claim codes (with --out: a resumable bulk run into a CSV file)")
-    issue_parser.add_argument("--pool", default="default")
+    issue_parser.add_argument("--pool", help="the pool (default: 'default', or the pools file's only pool)")
     issue_parser.add_argument(
         "--count", type=int, default=1, help="codes to claim: 1-25, or with --out 1-10,000,000 (default 1)"
     )

@@ -24,8 +24,8 @@ async def _claim(request: IssueRequest) -> dict[str, Any]:
 
 
 def _issue(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    request = parse_issue_body(event.get("body"))
-    return request.pool, created(asyncio.run(_claim(request)))
+    record = asyncio.run(_claim(parse_issue_body(event.get("body"))))
+    return record["pool"], created(record)
 
 
 lambda_handler = observed("naive", _issue)

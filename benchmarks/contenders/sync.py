@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from benchmarks.contenders import created
 from benchmarks.contenders.observed import observed
-from codepool.config import PoolConfig, Settings, load_pools
+from codepool.config import PoolConfig, Settings, load_pools, resolve_pool
 from codepool.dynamodb.keys import code_key, slot_key, slot_partition
 from codepool.model import utc_timestamp
 from issuer.requests import parse_issue_body
@@ -96,8 +96,8 @@ def _issue(event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if _issuer is None:
         settings = Settings.from_env()
         _issuer = SyncIssuer(settings, load_pools(settings.pools_file))
-    request = parse_issue_body(event.get("body"))
-    return request.pool, created(_issuer.issue(_issuer.pools[request.pool]))
+    pool = resolve_pool(_issuer.pools, parse_issue_body(event.get("body")).pool)
+    return pool.name, created(_issuer.issue(pool))
 
 
 lambda_handler = observed("sync", _issue)

@@ -15,7 +15,7 @@ def test_without_a_file_there_is_the_default_pool() -> None:
     assert DEFAULT_POOL.format.length == 8
 
 
-def test_pools_file_adds_pools(tmp_path: Path) -> None:
+def test_a_pools_file_defines_the_pools(tmp_path: Path) -> None:
     file = tmp_path / "pools.toml"
     file.write_text(
         """
@@ -34,7 +34,7 @@ def test_pools_file_adds_pools(tmp_path: Path) -> None:
         """
     )
     pools = load_pools(file)
-    assert set(pools) == {"default", "vouchers", "tickets"}
+    assert set(pools) == {"vouchers", "tickets"}
     assert pools["vouchers"].format.prefix == "V-"
     assert pools["vouchers"].shards == 2
     assert pools["tickets"].target == 10_000

@@ -95,8 +95,8 @@ def refiller_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
 @pytest.mark.parametrize(
     ("event", "error"),
     [
-        ({"pool": "default", "target": "many"}, InvalidRequestError),
-        ({"pool": "default", "extra": 1}, InvalidRequestError),
+        ({"pool": "tickets", "target": "many"}, InvalidRequestError),
+        ({"pool": "tickets", "extra": 1}, InvalidRequestError),
         ({"target": 5}, InvalidRequestError),
         ({"pool": "nope"}, PoolNotFoundError),
     ],
