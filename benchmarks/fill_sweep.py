@@ -15,6 +15,7 @@ import json
 import os
 import random
 import time
+import uuid
 from typing import Any
 
 import aiohttp
@@ -113,7 +114,7 @@ async def _measure_pool(environment: BenchEnvironment, pool: PoolConfig, issued:
     async with Container.open(environment.settings, {pool.name: pool}) as container:
         # The pre-filled codes stand for codes this pool issued: its ledger says so, as a pool's ledger does for
         # the codes it issued (the refiller estimates the fill from it). Not metered: it is set-up.
-        await container.repository.add_to_ledger(pool.name, imported=len(issued))
+        await container.repository.add_to_ledger(pool.name, uuid.uuid4().hex, imported=len(issued))
         meter.attach(container.client)
         try:
             summary = await refill_pool(container.repository, pool, pool.target)

@@ -7,12 +7,16 @@ written. The pool's ledger counts what was imported (`PoolLedger.imported`), for
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from codepool.backoff import full_jitter
 from codepool.config import PoolConfig
+from codepool.errors import RefillError, StoreUnavailableError
 from codepool.formats import CheckCharacterError
 from codepool.model import Candidate, shard_of
 from codepool.repository import CodeRepository
@@ -25,6 +29,8 @@ CHECK_CHUNK = 50
 WRITE_CHUNK = 25
 IN_FLIGHT = 8
 """Requests an import has in flight at most, like a refill (`codepool.refilling.REQUESTS_IN_FLIGHT`)."""
+LEDGER_ATTEMPTS = 4
+"""Sends of one ledger addition (the same token each time) before an import gives up counting a batch."""
 REPORTED_LINES = 100
 """Line numbers kept per kind of rejection for the summary (the counts are complete)."""
 
@@ -138,13 +144,43 @@ async def _store(repository: CodeRepository, pool: PoolConfig, batch: list[Candi
     summary.already_issued += sum(candidate.key in issued for candidate in batch)
     summary.already_available += sum(candidate.key in available for candidate in batch)
     fresh = [candidate for candidate in batch if candidate.key not in issued and candidate.key not in available]
-    reports = await run_limited(
-        IN_FLIGHT,
-        (
-            partial(repository.add_available, pool.name, fresh[start : start + WRITE_CHUNK])
-            for start in range(0, len(fresh), WRITE_CHUNK)
-        ),
-    )
-    written = sum(report.written for report in reports)
-    await repository.add_to_ledger(pool.name, imported=written)
-    summary.imported += written
+    landed = 0
+    failures: list[Exception] = []
+
+    async def write(chunk: list[Candidate]) -> None:
+        # After a failure no chunk starts, but those in flight finish: each may land, and what lands is counted.
+        nonlocal landed
+        if failures:
+            return
+        try:
+            report = await repository.add_available(pool.name, chunk)
+        except RefillError as exc:
+            landed += exc.written
+            failures.append(exc)
+            return
+        except StoreUnavailableError as exc:
+            failures.append(exc)
+            return
+        landed += report.written
+
+    chunks = [fresh[start : start + WRITE_CHUNK] for start in range(0, len(fresh), WRITE_CHUNK)]
+    await run_limited(IN_FLIGHT, (partial(write, chunk) for chunk in chunks))
+    # Counted even when a chunk failed: a re-run finds the chunks that landed in the pool and skips them.
+    if landed:
+        await _count_imported(repository, pool, landed)
+    summary.imported += landed
+    if failures:
+        raise failures[0]
+
+
+async def _count_imported(repository: CodeRepository, pool: PoolConfig, landed: int) -> None:
+    """Add `landed` to the ledger's `imported` once: a retry after a lost answer reuses the token."""
+    token = uuid.uuid4().hex
+    for attempt in range(LEDGER_ATTEMPTS):
+        try:
+            await repository.add_to_ledger(pool.name, token, imported=landed)
+            return
+        except StoreUnavailableError:
+            if attempt + 1 == LEDGER_ATTEMPTS:
+                raise
+            await asyncio.sleep(full_jitter(attempt, 0.1, 2.0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -190,7 +191,7 @@ async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, coun
 
 async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:
     """Delete slots of codes issued already, together (the first failure cancels the rest)."""
-    await run_together(repository.remove_slot(pool.name, candidate) for candidate in stale)
+    await run_together(repository.remove_stale_slot(pool.name, candidate, uuid.uuid4().hex) for candidate in stale)
 
 
 async def _back_off(pool: PoolConfig, reason: str, throttles: int, deadline: Deadline | None) -> None:

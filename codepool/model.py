@@ -118,17 +118,21 @@ class SweepState:
 class PoolLedger:
     """What a pool's counts cannot tell, kept in one item per pool by the refiller and `unique-codes import`.
 
-    `written + imported - available` is the number of codes issued from the pool (exact but for the rare
-    blind overwrite or concurrent refill, and never used to decide anything that keeps codes unique).
+    `written + imported - stale - available` is the number of codes issued from the pool: every count is added
+    once per write that landed (`CodeRepository.add_to_ledger`'s token), and `stale` counts the slots claims
+    removed without issuing them (their code was issued already). It is exact but for a blind overwrite of a
+    slot by an unchecked refill round (odds at most 1/1000 per code, `refilling.AVAILABLE_CHECK_RATIO`), and
+    never used to decide anything that keeps codes unique.
     `snapshots` are (epoch seconds, issued) pairs of the last refill runs, for the issue rate."""
 
     written: int = 0
     imported: int = 0
+    stale: int = 0
     snapshots: tuple[tuple[float, int], ...] = ()
     sweep: SweepState | None = None
 
     def issued(self, available: int) -> int:
-        return max(0, self.written + self.imported - available)
+        return max(0, self.written + self.imported - self.stale - available)
 
 
 SNAPSHOT_HORIZON_SECONDS = 3 * 3600
@@ -229,11 +233,14 @@ class RefillSummary:
     is settled once."""
     exhausted: bool = False
     """No code can be added to the pool any more: its keyspace is swept (or it is imported-only)."""
+    uncounted: int = 0
+    """Codes written that the ledger may not count: its last addition got no answer before the refill ended."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pool": self.pool,
             "availableBefore": self.available_before,
+            "uncounted": self.uncounted,
             "target": self.target,
             "written": self.written,
             "skippedIssued": self.skipped_issued,

@@ -64,8 +64,10 @@ class CodeRepository(Protocol):
         """Atomically: remove every candidate from the pool, record `records` (same order), store `idempotency`."""
         ...
 
-    async def remove_slot(self, pool: str, candidate: Candidate) -> None:
-        """Delete a pool slot whose code turned out to be issued already."""
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+        """Delete a pool slot whose code turned out to be issued already, and count it in the ledger's `stale` in
+        the same atomic write, once: only if the slot was still there, and a retry with the same `token` is the
+        same write (so `issued` never counts a slot that left the pool without being issued)."""
         ...
 
     async def existing_among(
@@ -92,8 +94,10 @@ class CodeRepository(Protocol):
         """The pool's ledger (an empty one if the pool never had one)."""
         ...
 
-    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
-        """Count codes a refill wrote or an import added (atomic increments: concurrent writers add up)."""
+    async def add_to_ledger(self, pool: str, token: str, *, written: int = 0, imported: int = 0) -> None:
+        """Count codes a refill wrote or an import added (atomic increments: concurrent writers add up). Idempotent
+        per `token`: a retry with the same token and amounts (ours after a timeout, or the SDK's after a lost
+        answer) is applied once, as DynamoDB deduplicates a transaction's `ClientRequestToken` for 10 minutes."""
         ...
 
     async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None: ...

@@ -86,4 +86,10 @@ def ledger_from_item(item: Item | None) -> PoolLedger:
     sweep = None
     if "sweepStep" in item:
         sweep = SweepState(start=number("sweepStart"), step=number("sweepStep"), cursor=number("sweepCursor"))
-    return PoolLedger(written=number("written"), imported=number("imported"), snapshots=snapshots, sweep=sweep)
+    return PoolLedger(
+        written=number("written"),
+        imported=number("imported"),
+        stale=number("stale"),
+        snapshots=snapshots,
+        sweep=sweep,
+    )

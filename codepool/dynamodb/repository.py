@@ -151,9 +151,33 @@ class DynamoDBRepository:
             return _cancelled_outcome(candidates, exc.response.get("CancellationReasons", []), idempotency)
         return ClaimOutcome(issued=list(records))
 
-    async def remove_slot(self, pool: str, candidate: Candidate) -> None:
-        key = slot_key(pool, candidate.shard, candidate.key)
-        await _send("DeleteItem", lambda: self._client.delete_item(TableName=self._table, Key=key))
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+        actions: list[Any] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": slot_key(pool, candidate.shard, candidate.key),
+                    # Another claimer may have removed (and counted) it already: then this counts nothing.
+                    "ConditionExpression": SLOT_STILL_AVAILABLE,
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": ledger_key(pool),
+                    "UpdateExpression": "ADD stale :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ]
+        try:
+            await _send(
+                "TransactWriteItems",
+                lambda: self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
 
     async def existing_among(
         self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
@@ -269,11 +293,20 @@ class DynamoDBRepository:
         )
         return ledger_from_item(response.get("Item"))
 
-    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
+    async def add_to_ledger(self, pool: str, token: str, *, written: int = 0, imported: int = 0) -> None:
         if not written and not imported:
             return
-        await self._update_ledger(
-            pool, "ADD written :written, imported :imported", {":written": written, ":imported": imported}
+        # A one-item transaction for its ClientRequestToken: an UpdateItem ADD that applied and lost its answer
+        # would be applied again by any retry (the SDK's included); the same token is applied once.
+        update: Any = {
+            "TableName": self._table,
+            "Key": ledger_key(pool),
+            "UpdateExpression": "ADD written :written, imported :imported",
+            "ExpressionAttributeValues": {":written": {"N": str(written)}, ":imported": {"N": str(imported)}},
+        }
+        await _send(
+            "TransactWriteItems",
+            lambda: self._client.transact_write_items(TransactItems=[{"Update": update}], ClientRequestToken=token),
         )
 
     async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None:

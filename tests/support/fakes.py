@@ -15,6 +15,7 @@ class InMemoryRepository:
     issued: dict[str, IssuedCode] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     ledgers: dict[str, PoolLedger] = field(default_factory=dict)
+    tokens: set[str] = field(default_factory=set)
     requests: int = 0
 
     async def find_candidates(self, pool: str, shard: int, start: str, limit: int) -> list[Candidate]:
@@ -52,9 +53,13 @@ class InMemoryRepository:
             self.idempotency[idempotency.key] = idempotency
         return ClaimOutcome(issued=list(records))
 
-    async def remove_slot(self, pool: str, candidate: Candidate) -> None:
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
         self.requests += 1
-        self.slots.get((pool, candidate.shard), {}).pop(candidate.key, None)
+        if self._seen(token):
+            return
+        if self.slots.get((pool, candidate.shard), {}).pop(candidate.key, None) is not None:
+            ledger = self.ledgers.get(pool, PoolLedger())
+            self.ledgers[pool] = replace(ledger, stale=ledger.stale + 1)
 
     async def existing_among(
         self, pool: str, candidates: Sequence[Candidate], *, check_available: bool
@@ -91,8 +96,10 @@ class InMemoryRepository:
         self.requests += 1
         return self.ledgers.get(pool, PoolLedger())
 
-    async def add_to_ledger(self, pool: str, *, written: int = 0, imported: int = 0) -> None:
+    async def add_to_ledger(self, pool: str, token: str, *, written: int = 0, imported: int = 0) -> None:
         self.requests += 1
+        if self._seen(token):
+            return
         ledger = self.ledgers.get(pool, PoolLedger())
         self.ledgers[pool] = replace(ledger, written=ledger.written + written, imported=ledger.imported + imported)
 
@@ -118,6 +125,12 @@ class InMemoryRepository:
         self.requests += 1
         record = self.idempotency.get(key)
         return record if record is not None and record.expires_at >= now else None
+
+    def _seen(self, token: str) -> bool:
+        """Whether a write with this client request token was applied already (DynamoDB keeps them 10 minutes)."""
+        seen = token in self.tokens
+        self.tokens.add(token)
+        return seen
 
     def available_keys(self, pool: str) -> set[str]:
         return {key for (name, _), slots in self.slots.items() if name == pool for key in slots}
