@@ -285,3 +285,10 @@ def handler_keyed_actions(handler: str) -> list[KeyedAction]:
                 )
                 keyed.append(KeyedAction(iam_action(method), prefixes, transactional=False))
     return keyed
+
+
+def client_operations() -> set[str]:
+    """The DynamoDB API operations the repository module sends (`TransactWriteItems`, not the actions inside)."""
+    tree = ast.parse(REPOSITORY_MODULE.read_text(encoding="utf-8"))
+    methods = {method for node in ast.walk(tree) if (method := _is_client_call(node)) is not None}
+    return {iam_action(method).removeprefix("dynamodb:") for method in methods}

@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+import tomllib
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,26 @@ MAX_UNZIPPED_BYTES = 45_000_000
 Powertools 3.5 MB, ...) and ours (0.13 MB). Lambda allows 250 MB unzipped. Raise it deliberately, saying why."""
 NEVER_SHIPPED = {"tests", "localdev", "benchmarks", "infra", "tools", "moto", "pytest", "_pytest", "mypy", "ruff"}
 BUILD_TIMEOUT_SECONDS = 300
+LAMBDA_TASK_ROOT = "/var/task"
+"""Where Lambda unpacks a .zip function's code: POOLS_FILE under it names a file of the artifact."""
+SHIPPED_POOLS = "pools.toml"
+CUSTOM_POOLS = """
+[pools.vouchers]
+alphabet = "unambiguous"
+length = 10
+prefix = "V-"
+target = 500
+low_watermark = 100
+shards = 2
+"""
 
 
 def _build(target: Path, *overrides: str) -> Path:
     command = ["make", "--no-print-directory", "-f", str(MAKEFILE_PATH), "artifact", f"ARTIFACTS_DIR={target}"]
+    # Independent of a deployer's infra/pools.toml in this checkout: POOLS (an override) or nothing.
+    absent = target.parent / "no-project-pools.toml"
     result = subprocess.run(
-        [*command, f"PYTHON={sys.executable}", *overrides],
+        [*command, f"PYTHON={sys.executable}", f"PROJECT_POOLS={absent}", *overrides],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -58,6 +73,14 @@ def _build(target: Path, *overrides: str) -> Path:
     )
     assert result.returncode == 0, f"the artifact build failed:\n{result.stdout}\n{result.stderr}"
     return target
+
+
+def _local_platform() -> list[str]:
+    """Overrides that build the wheels for the interpreter running the tests."""
+    return [
+        f"LAMBDA_PYTHON_VERSION={sys.version_info.major}.{sys.version_info.minor}",
+        f"LAMBDA_PLATFORM=manylinux2014_{platform.machine()}",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +100,15 @@ def local_tree(tmp_path_factory: pytest.TempPathFactory, lambda_target: tuple[st
     local = (f"{sys.version_info.major}.{sys.version_info.minor}", platform.machine())
     if sys.implementation.name == "cpython" and sys.platform == "linux" and local == lambda_target:
         return lambda_tree
-    python_version, machine = local
-    return _build(
-        tmp_path_factory.mktemp("local-artifact"),
-        f"LAMBDA_PYTHON_VERSION={python_version}",
-        f"LAMBDA_PLATFORM=manylinux2014_{machine}",
-    )
+    return _build(tmp_path_factory.mktemp("local-artifact"), *_local_platform())
+
+
+@pytest.fixture(scope="module")
+def custom_pools_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build for this machine with a pools file of the deployer's (`POOLS=FILE`, or infra/pools.toml)."""
+    pools = tmp_path_factory.mktemp("pools") / "my-pools.toml"
+    pools.write_text(CUSTOM_POOLS, encoding="utf-8")
+    return _build(tmp_path_factory.mktemp("custom-pools-artifact"), *_local_platform(), f"POOLS={pools}")
 
 
 def _distributions(tree: Path) -> dict[NormalizedName, Distribution]:
@@ -102,7 +128,7 @@ def test_artifact_holds_the_lock_and_our_packages_nothing_else(lambda_tree: Path
     for dist in _distributions(lambda_tree).values():
         owned |= {Path(file).parts[0] for file in dist.files or ()}
     top_level = {path.name for path in lambda_tree.iterdir()}
-    assert top_level - owned == set(OUR_PACKAGES), "files in the artifact that neither a pin nor our packages own"
+    assert top_level - owned == {*OUR_PACKAGES, SHIPPED_POOLS}, "files neither a pin nor our packages own"
     assert not top_level & NEVER_SHIPPED
     assert not {name for name in top_level if name.endswith("-stubs") or name.startswith("types_")}
     for package in OUR_PACKAGES:
@@ -193,27 +219,30 @@ IMPORT_CHECK = textwrap.dedent(
                                    "httpMethod": method, "identity": {"sourceIp": "127.0.0.1"}}}
 
     answers = {}
+    issuer.app.before_snapshot()  # what SnapStart runs when it publishes a version: settings, pools, models
     for path in ("/openapi.json", "/pools", "/pools/default"):
         response = issuer.app.lambda_handler(rest("GET", path), Context())
         answers[path] = [response["statusCode"], json.loads(response["body"])]
-    try:
-        refiller.app.lambda_handler({"pool": "default"}, Context())
-        refill = "returned"
-    except Exception as error:
-        refill = type(error).__name__
+    refills = {}
+    for pool in sys.argv[2:]:
+        try:
+            refiller.app.lambda_handler({"pool": pool}, Context())
+            refills[pool] = "returned"
+        except Exception as error:
+            refills[pool] = type(error).__name__
     modules = [getattr(m, "__file__", None) for m in list(sys.modules.values())]
     outside = sorted({f for f in modules if f and not f.startswith(inside)})
-    print(json.dumps({"answers": answers, "refill": refill, "outside": outside, "path": sys.path,
+    print(json.dumps({"answers": answers, "refills": refills, "outside": outside, "path": sys.path,
                       "extensions": extensions}))
     """
 )
 
 
-def test_handlers_import_and_run_from_the_built_tree_alone(local_tree: Path) -> None:
-    """A fresh interpreter with `-I -S` (no site-packages, no PYTHON* variables, no user site, no working
-    directory on the path) and the tree first on its path: everything the handlers load comes from the tree or
-    the standard library. They run against a port nothing listens on, so the calls that reach DynamoDB end as
-    the code's own 503 / refill error, through aioboto3, aiohttp and botocore's models from the tree."""
+def _run_handlers(tree: Path, *refill_pools: str) -> dict[str, Any]:
+    """IMPORT_CHECK in a fresh interpreter, with the environment the template gives the functions: POOLS_FILE
+    names the artifact's pools file (LAMBDA_TASK_ROOT is this tree here)."""
+    pools_file = load_template()["Globals"]["Function"]["Environment"]["Variables"]["POOLS_FILE"]
+    assert pools_file == f"{LAMBDA_TASK_ROOT}/{SHIPPED_POOLS}"
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "AWS_REGION": "us-east-1",
@@ -225,18 +254,28 @@ def test_handlers_import_and_run_from_the_built_tree_alone(local_tree: Path) -> 
         "REQUEST_BUDGET_SECONDS": "3",
         "REFILL_BUDGET_SECONDS": "3",
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "POOLS_FILE": str(tree / Path(pools_file).relative_to(LAMBDA_TASK_ROOT)),
     }
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", IMPORT_CHECK, str(local_tree)],
+        [sys.executable, "-I", "-S", "-c", IMPORT_CHECK, str(tree), *refill_pools],
         capture_output=True,
         text=True,
         env=environment,
-        cwd=local_tree.parent,
+        cwd=tree.parent,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
     report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_handlers_import_and_run_from_the_built_tree_alone(local_tree: Path) -> None:
+    """A fresh interpreter with `-I -S` (no site-packages, no PYTHON* variables, no user site, no working
+    directory on the path) and the tree first on its path: everything the handlers load comes from the tree or
+    the standard library. They run against a port nothing listens on, so the calls that reach DynamoDB end as
+    the code's own 503 / refill error, through aioboto3, aiohttp and botocore's models from the tree."""
+    report = _run_handlers(local_tree, "default")
     assert not report["outside"], f"modules loaded from outside the artifact and the stdlib: {report['outside']}"
     assert not [entry for entry in report["path"] if "site-packages" in entry], report["path"]
     assert {"multidict._multidict", "aiohttp._http_parser", "wrapt._wrappers"} <= set(report["extensions"])
@@ -247,4 +286,40 @@ def test_handlers_import_and_run_from_the_built_tree_alone(local_tree: Path) -> 
     assert [pool["name"] for pool in answers["/pools"][1]["pools"]] == ["default"]
     assert answers["/pools/default"] == [503, answers["/pools/default"][1]]
     assert answers["/pools/default"][1]["error"]["code"] == "store_unavailable"
-    assert report["refill"] == "RefillError"
+    assert report["refills"] == {"default": "RefillError"}
+
+
+def test_a_build_without_a_pools_file_ships_the_default_pool_only(lambda_tree: Path) -> None:
+    shipped = (lambda_tree / SHIPPED_POOLS).read_text(encoding="utf-8")
+    assert tomllib.loads(shipped) == {}, shipped
+
+
+def test_custom_pools_file_is_shipped_and_both_handlers_load_it(custom_pools_tree: Path) -> None:
+    """infra/Makefile copies the deployer's pools file to the artifact's root, where the template's POOLS_FILE
+    points; the issuer loads it in SnapStart's before-snapshot hook and serves it, the refiller refills its
+    pools (here reaching for DynamoDB, which does not answer: RefillError, not an unknown pool)."""
+    assert (custom_pools_tree / SHIPPED_POOLS).read_text(encoding="utf-8") == CUSTOM_POOLS
+    report = _run_handlers(custom_pools_tree, "vouchers", "no-such-pool")
+    assert report["answers"]["/pools"][0] == 200
+    pools = {pool["name"]: pool for pool in report["answers"]["/pools"][1]["pools"]}
+    assert set(pools) == {"default", "vouchers"}
+    assert (pools["vouchers"]["prefix"], pools["vouchers"]["length"], pools["vouchers"]["target"]) == ("V-", 10, 500)
+    assert report["refills"] == {"vouchers": "RefillError", "no-such-pool": "PoolNotFoundError"}
+
+
+def test_a_wrong_pools_file_fails_the_build(tmp_path: Path) -> None:
+    """Caught by `sam build`, not by a deploy that rolls back when SnapStart's hook fails to load it."""
+    pools = tmp_path / "pools.toml"
+    pools.write_text('[pools.vouchers]\nalphabet = "unambiguous"\n', encoding="utf-8")  # no length
+    command = ["make", "--no-print-directory", "-f", str(MAKEFILE_PATH), "artifact", f"ARTIFACTS_DIR={tmp_path / 'a'}"]
+    result = subprocess.run(
+        [*command, f"PYTHON={sys.executable}", *_local_platform(), f"POOLS={pools}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "'alphabet' and 'length' are required" in result.stderr
+    assert not (tmp_path / "a" / SHIPPED_POOLS).exists()

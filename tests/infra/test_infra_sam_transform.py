@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -23,14 +24,19 @@ class NoManagedPolicies(ManagedPolicyLoader):  # type: ignore[misc]  # samtransl
         raise AssertionError("the template should not need AWS managed policies")
 
 
+def _translate(template: dict[str, Any]) -> dict[str, Any]:
+    # `sam package` replaces the local CodeUri with the uploaded artifact's S3 location.
+    template = copy.deepcopy(template)
+    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts-bucket/unique-codes.zip"
+    translated: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    return translated
+
+
 @pytest.fixture
 def cloudformation(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     # The translator derives AWS::Region and AWS::Partition from a boto3 session; nothing is sent anywhere.
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    # `sam package` replaces the local CodeUri with the uploaded artifact's S3 location.
-    template["Globals"]["Function"]["CodeUri"] = "s3://artifacts-bucket/unique-codes.zip"
-    translated: dict[str, Any] = transform(template, {}, NoManagedPolicies())
-    return translated
+    return _translate(template)
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -88,7 +94,8 @@ def test_api_invokes_the_snapstart_alias(cloudformation: dict[str, Any]) -> None
     (version,) = _of_type(cloudformation, "AWS::Lambda::Version").values()
     assert version["Properties"]["FunctionName"] == {"Ref": "IssuerFunction"}
     issuer = cloudformation["Resources"]["IssuerFunction"]["Properties"]
-    assert issuer["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert issuer["SnapStart"] == {"ApplyOn": {"Ref": "IssuerSnapStart"}}
+    assert cloudformation["Parameters"]["IssuerSnapStart"]["Default"] == "PublishedVersions"
     (integration,) = _of_type(cloudformation, "AWS::ApiGatewayV2::Integration").values()
     assert integration["Properties"]["IntegrationUri"] == {"Ref": alias_name}
 
@@ -118,3 +125,39 @@ def test_issuer_environment_merges_the_globals(cloudformation: dict[str, Any]) -
     variables = cloudformation["Resources"]["IssuerFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["TABLE_NAME"] == {"Ref": "CodesTable"}
     assert variables["REQUEST_BUDGET_SECONDS"] == {"Ref": "RequestBudgetSeconds"}
+
+
+def _issuer_versions(translated: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _of_type(translated, "AWS::Lambda::Version")
+
+
+ISSUER_CHANGES = {
+    "timeout": lambda issuer, template: issuer.update(Timeout=9),
+    "role": lambda issuer, template: issuer.update(Role={"Fn::GetAtt": ["RefillerRole", "Arn"]}),
+    "log level": lambda issuer, template: issuer["LoggingConfig"].update(ApplicationLogLevel="WARN"),
+    "description": lambda issuer, template: issuer.update(Description="changed"),
+    "runtime (Globals)": lambda issuer, template: template["Globals"]["Function"].update(Runtime="python3.13"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(ISSUER_CHANGES))
+def test_any_change_to_the_issuer_publishes_a_version_the_api_then_calls(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Without AutoPublishAliasAllProperties, SAM publishes only when the code, environment, memory or SnapStart
+    change: a new timeout, role or log setting would update $LATEST while the API kept calling the old version."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    before = _translate(template)
+    ISSUER_CHANGES[change](template["Resources"]["IssuerFunction"]["Properties"], template)
+    after = _translate(template)
+    (old,) = _issuer_versions(before)
+    (new,) = _issuer_versions(after)
+    assert new != old, f"changing the issuer's {change} publishes no new version"
+    (alias,) = _of_type(after, "AWS::Lambda::Alias").values()
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [new, "Version"]}
+
+
+def test_replaced_versions_are_deleted_with_their_snapshots(cloudformation: dict[str, Any]) -> None:
+    """SAM retains every published version by default; each SnapStart version's cached snapshot is billed."""
+    (version,) = _issuer_versions(cloudformation).values()
+    assert version["DeletionPolicy"] == "Delete"

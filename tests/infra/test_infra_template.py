@@ -177,9 +177,9 @@ def test_table_is_durable_and_encrypted(resources: dict[str, Any]) -> None:
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
 
-def test_issuer_uses_snapstart_through_an_alias(resources: dict[str, Any]) -> None:
+def test_issuer_uses_snapstart_through_an_alias(template: dict[str, Any], resources: dict[str, Any]) -> None:
     issuer = resources["IssuerFunction"]["Properties"]
-    assert issuer["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert resolve(template, issuer["SnapStart"], parameter_values(template)) == {"ApplyOn": "PublishedVersions"}
     assert issuer["AutoPublishAlias"]
     assert resources["HttpApiIntegration"]["Properties"]["IntegrationUri"] == {"Ref": "IssuerFunction.Alias"}
     assert resources["IssuerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "IssuerFunction.Alias"}
@@ -200,7 +200,7 @@ def test_refiller_runs_on_a_schedule_with_a_failure_destination(template: dict[s
     assert schedule["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["RefillerFailureQueue", "Arn"]}
     on_failure = refiller["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
     assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["RefillerFailureQueue", "Arn"]}}
-    assert refiller["ReservedConcurrentExecutions"] == 1
+    assert resolve(template, refiller, parameter_values(template))["ReservedConcurrentExecutions"] == 1
     assert re.fullmatch(
         template["Parameters"]["RefillSchedule"]["AllowedPattern"], template["Parameters"]["RefillSchedule"]["Default"]
     )
