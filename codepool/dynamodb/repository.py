@@ -298,15 +298,19 @@ class DynamoDBRepository:
             return
         # A one-item transaction for its ClientRequestToken: an UpdateItem ADD that applied and lost its answer
         # would be applied again by any retry (the SDK's included); the same token is applied once.
-        update: Any = {
-            "TableName": self._table,
-            "Key": ledger_key(pool),
-            "UpdateExpression": "ADD written :written, imported :imported",
-            "ExpressionAttributeValues": {":written": {"N": str(written)}, ":imported": {"N": str(imported)}},
-        }
+        actions: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": ledger_key(pool),
+                    "UpdateExpression": "ADD written :written, imported :imported",
+                    "ExpressionAttributeValues": {":written": {"N": str(written)}, ":imported": {"N": str(imported)}},
+                }
+            }
+        ]
         await _send(
             "TransactWriteItems",
-            lambda: self._client.transact_write_items(TransactItems=[{"Update": update}], ClientRequestToken=token),
+            lambda: self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token),
         )
 
     async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None:

@@ -302,7 +302,7 @@ def test_custom_pools_file_is_shipped_and_both_handlers_load_it(custom_pools_tre
     report = _run_handlers(custom_pools_tree, "vouchers", "no-such-pool")
     assert report["answers"]["/pools"][0] == 200
     pools = {pool["name"]: pool for pool in report["answers"]["/pools"][1]["pools"]}
-    assert set(pools) == {"default", "vouchers"}
+    assert set(pools) == {"vouchers"}  # a pools file defines the pools
     assert (pools["vouchers"]["prefix"], pools["vouchers"]["length"], pools["vouchers"]["target"]) == ("V-", 10, 500)
     assert report["refills"] == {"vouchers": "RefillError", "no-such-pool": "PoolNotFoundError"}
 
