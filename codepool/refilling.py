@@ -79,8 +79,9 @@ writes, the cursor's update, one ledger update and one ledger read."""
 SNAPSHOT_SPACING_SECONDS = 60.0
 """A refill adds a snapshot to the ledger (for the issue rate) unless the last one is younger than this."""
 LEDGER_TIMEOUT_SECONDS = 2.0
-"""The most a refill waits to count what it wrote in the ledger once its deadline has passed."""
-LAST_LEDGER_ATTEMPTS = 4
+"""The most a refill waits for one ledger addition; past its deadline it makes at most LAST_LEDGER_ATTEMPTS (4 s,
+within the refiller's 10 s margin)."""
+LAST_LEDGER_ATTEMPTS = 2
 """Sends of a refill's last ledger addition (the same token each time) before its count is left `uncounted`."""
 FIRST_ROUND_ESTIMATE_SECONDS = 2.0
 """What a full round is assumed to take until one has been measured (a smaller first round: in proportion). A
@@ -157,18 +158,22 @@ async def refill_pool(
         summary.exhausted = before == 0
         summary.took_ms = (time.perf_counter() - started) * 1000
         return summary
-    await _snapshot(repository, pool, ledger, before, clock())
     usable = max(1, pool.format.usable_keyspace())
     summary.fill_fraction = min(1.0, (ledger.issued(before) + before) / usable)
     need = goal - before
     refill = _Refill(repository, pool, summary, need, deadline, on_progress)
     try:
+        # Every call from here on is within the deadline: a brown-out makes each call take its SDK attempts'
+        # timeouts (4 x (1 + 3) s), more than the refiller's margin past its deadline.
+        await _within(deadline, _snapshot(repository, pool, ledger, before, clock()))
         if ledger.sweep is None and summary.fill_fraction < SWEEP_FILL_FRACTION:
             await refill.draw_at_random(check=summary.fill_fraction >= CHECK_FILL_FRACTION)
         else:
             refill.needs_sweep = True
         if refill.needs_sweep and need > 0:
             await refill.sweep_keyspace(ledger.sweep)
+    except _DeadlineReached:
+        summary.stopped = "deadline"
     except PoolRefillError:
         summary.stopped = "error"
         raise
@@ -249,7 +254,9 @@ class _Refill:
     async def sweep_keyspace(self, standing: SweepState | None) -> None:
         """Visit the keyspace's codes from the sweep's cursor on, writing those neither issued nor available."""
         keyspace = self.pool.format.keyspace
-        sweep = standing or await self.repository.start_sweep(self.pool.name, _new_sweep(keyspace))
+        sweep = standing
+        if sweep is None:
+            sweep = await _within(self.deadline, self.repository.start_sweep(self.pool.name, _new_sweep(keyspace)))
         summary = self.summary
         summary.checked = True
         while self.remaining > 0:
@@ -270,7 +277,7 @@ class _Refill:
             sweep = replace(sweep, cursor=cursor)
             self.round_took(time.perf_counter() - round_started)
             # Another refill may be sweeping too: start the next round where the furthest of us got.
-            latest = (await self.repository.get_ledger(self.pool.name)).sweep
+            latest = (await _within(self.deadline, self.repository.get_ledger(self.pool.name))).sweep
             if latest is not None and latest.cursor > sweep.cursor:
                 sweep = latest
         if sweep.done(keyspace):

@@ -17,7 +17,9 @@ from codepool.config import Settings, load_pools
 from codepool.dynamodb.keys import code_key
 from codepool.queries import available_count
 from codepool.runtime import Container
+from localdev.engines import DynamoDBLocal
 from tests.support.events import load_event
+from tests.support.fault_proxy import FaultProxy, Hang, Rule
 
 POOLS_FILE = """
 [pools.default]
@@ -232,3 +234,34 @@ def test_a_pool_that_needs_more_than_a_run_leaves_time_for_the_pools_after_it(co
     assert summary["big"]["stopped"] == "deadline"
     assert 0 < summary["big"]["written"] < 200_000
     assert summary["after"]["written"] == 40
+
+
+def test_an_engine_that_stops_answering_after_the_count_ends_the_run_within_its_deadline_with_its_summary(
+    configure: Configure,
+    dynamodb_local: DynamoDBLocal,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pool is counted, then every write hangs (the snapshot's first): each call would take its SDK attempts'
+    timeouts, 4 x (1 + 3) s, past the 10 s margin; the run ends at its deadline and logs what it did."""
+    configure(POOLS_FILE)
+    with FaultProxy(dynamodb_local.endpoint_url, seed=1) as proxy:
+        for operation in ("UpdateItem", "TransactWriteItems", "BatchWriteItem", "BatchGetItem"):
+            proxy.add(Rule(Hang(), operation=operation))
+        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+        refiller.app.container.close()
+        context = ShortLivedContext(remaining_ms=13_000)  # a 3 s deadline
+        started = time.monotonic()
+        result = refiller.app.lambda_handler({"pool": "after"}, context)  # type: ignore[arg-type]
+        took = time.monotonic() - started
+        assert proxy.count("UpdateItem") >= 1
+    assert took < 3 + 1.0, f"the handler ran {took:.1f} s with a 3 s deadline"
+    (summary,) = result["refilled"]
+    assert (summary["pool"], summary["complete"], summary["stopped"], summary["written"]) == (
+        "after",
+        False,
+        "deadline",
+        0,
+    )
+    logged = [r for r in caplog.records if "stopped before its target" in r.getMessage()]
+    assert [r.levelname for r in logged] == ["WARNING"]
