@@ -13,7 +13,7 @@ SOAK_MINUTES ?= 38
 SOAK_SEED ?= 1
 SOAK_PROCESSES ?= 64
 
-.PHONY: install engines infra-tools serve test lint unit integration soak clean
+.PHONY: install engines infra-tools serve test lint unit integration soak scale clean
 
 $(BIN)/unique-codes: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ integration: install engines
 soak: install engines
 	$(BIN)/python -m tests.reliability.soak --minutes $(SOAK_MINUTES) --seed $(SOAK_SEED) \
 		--processes $(SOAK_PROCESSES) --out benchmarks/results/soak.json
+
+# A million-code pool on DynamoDB Local (README "Counting"): refill, stats, serve ready, GET /pools/{pool}.
+scale: install engines
+	$(BIN)/python -m tests.scale.million --out benchmarks/results/scale.json
 
 clean:
 	rm -rf $(VENV) tools/node_modules .pytest_cache .mypy_cache .ruff_cache

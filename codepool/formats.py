@@ -312,6 +312,18 @@ class CodeFormat:
         checked for codes one could read as the other's (`codepool.overlaps`)."""
         return _positions(self)
 
+    def key_share(self, key: str) -> float:
+        """The share of this format's keys that sort at or before `key` (a `canonical` key): each character of a
+        generated code is uniform and independent of the others, so it is the key's rank in a keyspace ordered
+        as DynamoDB orders sort keys (by code point). What a count of the first keys of a shard is scaled by."""
+        digits = sorted(self.canonical(self.alphabet))
+        body = key[len(self.canonical(self.prefix)) :][: self.length]
+        share, scale = 0.0, 1.0
+        for char in body:
+            scale /= len(digits)
+            share += sum(digit < char for digit in digits) * scale
+        return min(1.0, share + scale)
+
     def canonical(self, code: str) -> str:
         """The identity of a code: separators removed, case folded unless the alphabet is case-sensitive.
 

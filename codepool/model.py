@@ -173,6 +173,9 @@ class PoolStats:
     """Nothing is available and no refill can add a code (keyspace swept, or an imported-only pool used up)."""
     swept: bool = False
     """The refiller walked the whole keyspace: every code left is available, no more can be generated."""
+    margin: int = 0
+    """0 when `available` (and so `issued`) were counted exactly; else both are estimates, off by at most this
+    many codes in 95 % of cases (`codepool.queries.PoolDepth`)."""
 
     @property
     def fraction_used(self) -> float:
@@ -201,6 +204,8 @@ class PoolStats:
             },
             "exhausted": self.exhausted,
             "swept": self.swept,
+            "countsExact": self.margin == 0,
+            "countsMargin": self.margin,
         }
 
 

@@ -22,6 +22,15 @@ class IdempotencyRecord:
     """Epoch seconds after which the key may be reused (also the table's TTL attribute)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SlotCount:
+    """A shard's slots counted in key order: `count` of them, all if `last_key` is None; else the shard has more,
+    and `last_key` is the last key counted (`codepool.queries` estimates the rest from it)."""
+
+    count: int
+    last_key: str | None = None
+
+
 @dataclass(slots=True)
 class ClaimOutcome:
     """What one atomic claim attempt did. Exactly one of these holds:
@@ -84,7 +93,9 @@ class CodeRepository(Protocol):
         """Write slots for these codes (they were checked not to be issued)."""
         ...
 
-    async def count_available(self, pool: str, shard: int) -> int: ...
+    async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:
+        """The shard's slots, counted in key order up to `limit` (None: all of them); see `SlotCount`."""
+        ...
 
     async def find_issued(self, keys: Sequence[str]) -> dict[str, IssuedCode]:
         """The issued codes recorded under any of `keys`, by key (strongly consistent)."""

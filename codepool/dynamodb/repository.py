@@ -38,7 +38,7 @@ from codepool.dynamodb.keys import (
 )
 from codepool.errors import RefillError, StoreUnavailableError
 from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
-from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
+from codepool.repository import ClaimOutcome, IdempotencyRecord, SlotCount, WriteReport
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -255,7 +255,7 @@ class DynamoDBRepository:
         unwritten = len(request.get(self._table, []))
         raise RefillError("BatchWriteItem kept returning UnprocessedItems", written=len(chunk) - unwritten)
 
-    async def count_available(self, pool: str, shard: int) -> int:
+    async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:
         total = 0
         arguments: Item = {
             "TableName": self._table,
@@ -264,11 +264,19 @@ class DynamoDBRepository:
             "Select": "COUNT",
         }
         while True:
+            if limit is not None:
+                arguments["Limit"] = limit - total
             response = await _send("Query", lambda: self._client.query(**arguments))
             total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            last = response.get("LastEvaluatedKey")
+            if last is None:
+                return SlotCount(total)
+            arguments["ExclusiveStartKey"] = last
+            if limit is not None and total >= limit:
+                # DynamoDB names the last key of a page cut by the limit even when nothing follows it.
+                arguments["Limit"] = 1
+                after = await _send("Query", lambda: self._client.query(**arguments))
+                return SlotCount(total, last[SORT_KEY]["S"] if after["Count"] else None)
 
     async def find_issued(self, keys: Sequence[str]) -> dict[str, IssuedCode]:
         unique = list(dict.fromkeys(keys))

@@ -66,7 +66,7 @@ async def test_claim_is_all_or_nothing(repository: DynamoDBRepository) -> None:
     assert [c.key for c in outcome.lost] == ["BBBBBBBB"]
     # Nothing of the failed claim was written: the present slot is still there, no record exists.
     assert await repository.get_issued(["AAAAAAAA"]) is None
-    assert await repository.count_available(POOL.name, present.shard) == 1
+    assert (await repository.count_available(POOL.name, present.shard)).count == 1
     outcome = await repository.claim(POOL.name, [present], [record("AAAAAAAA")], None, 0)
     assert outcome.issued == [record("AAAAAAAA")]
     assert await repository.get_issued(["aaaaaaaa", "AAAAAAAA"]) == record("AAAAAAAA")
@@ -90,7 +90,7 @@ async def test_idempotency_record_is_written_with_the_claim(repository: DynamoDB
     retry = IdempotencyRecord(key="key-1", fingerprint="f", codes=[record("EEEEEEEE")], expires_at=2000)
     outcome = await repository.claim(POOL.name, [second], [record("EEEEEEEE")], retry, now=1000)
     assert outcome.replayed == key
-    assert await repository.count_available(POOL.name, second.shard) == 1, "the replay must claim nothing"
+    assert (await repository.count_available(POOL.name, second.shard)).count == 1, "the replay must claim nothing"
     assert await repository.get_idempotency("key-1", now=1000) == key
     assert await repository.get_idempotency("key-1", now=2001) is None
     # Once expired, the key can be used again even though TTL has not deleted the record yet.

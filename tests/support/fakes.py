@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
-from codepool.repository import ClaimOutcome, IdempotencyRecord, WriteReport
+from codepool.repository import ClaimOutcome, IdempotencyRecord, SlotCount, WriteReport
 
 
 @dataclass
@@ -80,9 +80,12 @@ class InMemoryRepository:
             self.slots.setdefault((pool, candidate.shard), {})[candidate.key] = candidate.code
         return WriteReport(written=len(candidates), requests=(len(candidates) + 24) // 25)
 
-    async def count_available(self, pool: str, shard: int) -> int:
+    async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:
         self.requests += 1
-        return len(self.slots.get((pool, shard), {}))
+        keys = sorted(self.slots.get((pool, shard), {}))
+        if limit is None or len(keys) <= limit:
+            return SlotCount(len(keys))
+        return SlotCount(limit, keys[limit - 1])
 
     async def get_issued(self, keys: Sequence[str]) -> IssuedCode | None:
         self.requests += 1
