@@ -65,12 +65,20 @@ class IssueResult:
     """Claim attempts the engine refused for capacity or a conflicting transaction (backed off, then retried)."""
 
 
+SHARED_SCOPE = "shared"
+"""The scope of every caller without an identity (no authorizer: `unique-codes serve`, a function URL)."""
+
+
 def scoped_idempotency_key(caller: str | None, key: str) -> str:
-    """Each authenticated caller has a key space of its own: another caller reusing a key gets codes of its
-    own, never the first caller's response."""
-    if caller is None:
-        return key
-    return f"{hashlib.sha256(caller.encode()).hexdigest()[:32]}#{key}"
+    """`<scope>#<key>`: each authenticated caller has a key space of its own (another caller reusing a key gets
+    codes of its own, never the first caller's response), and callers without an identity share one.
+
+    The scope is 32 hex digits of the identity's SHA-256, or `SHARED_SCOPE`. Neither holds a '#', so the scope
+    ends at the first '#', and `SHARED_SCOPE` is no digest: whatever a client puts in its key, it stays in its
+    own scope. (Unscoped keys were once stored as sent, so `<digest>#key` reached that caller's records.)
+    """
+    scope = SHARED_SCOPE if caller is None else hashlib.sha256(caller.encode()).hexdigest()[:32]
+    return f"{scope}#{key}"
 
 
 def validate_issue_request(

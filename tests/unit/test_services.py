@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codepool.components import Components
 from codepool.config import PoolConfig
@@ -14,7 +16,7 @@ from codepool.errors import (
     PoolNotFoundError,
 )
 from codepool.formats import CodeFormat
-from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes
+from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes, scoped_idempotency_key
 from codepool.model import Candidate, IssueRequest, shard_of
 from codepool.queries import lookup_code
 from codepool.refilling import refill_pool
@@ -220,3 +222,25 @@ async def test_idempotency_keys_are_scoped_per_authenticated_caller() -> None:
     again = await issue_codes(components, request, idempotency_key="k", caller="alice")
     assert again.replayed
     assert again.codes == alice.codes
+
+
+async def test_a_caller_without_identity_cannot_reach_into_another_callers_scope() -> None:
+    """Before, an unidentified caller's key was stored as sent, so sending alice's stored form of her key,
+    `<sha256(alice)[:32]>#k`, replayed alice's codes to whoever sent it."""
+    repository = await filled()
+    components = Components.over(repository, POOLS)
+    request = IssueRequest(pool=POOL.name)
+    alice = await issue_codes(components, request, idempotency_key="k", caller="alice")
+    crafted = scoped_idempotency_key("alice", "k")
+    anonymous = await issue_codes(components, request, idempotency_key=crafted, caller=None)
+    assert not anonymous.replayed
+    assert anonymous.codes != alice.codes
+    again = await issue_codes(components, request, idempotency_key=crafted, caller=None)
+    assert again.replayed  # callers without an identity still have their (one, shared) scope
+    assert again.codes == anonymous.codes
+
+
+@given(caller=st.text(max_size=40), key=st.text(min_size=1, max_size=60), sent=st.text(min_size=1, max_size=120))
+def test_scoped_and_unscoped_keys_never_meet(caller: str, key: str, sent: str) -> None:
+    assert scoped_idempotency_key(None, sent) != scoped_idempotency_key(caller, key)
+    assert scoped_idempotency_key(None, scoped_idempotency_key(caller, key)) != scoped_idempotency_key(caller, key)
