@@ -151,8 +151,8 @@ async def _claim(
     while lost_races < MAX_CLAIM_ATTEMPTS:
         try:
             candidates = await prefetcher.take(pool, request.count)
-        except PoolEmptyError:
-            raise await _empty_or_exhausted(repository, pool, request.count) from None
+        except PoolEmptyError as empty:
+            raise await _empty_or_exhausted(repository, pool, request.count, empty.left) from None
         now = clock()
         issued_at = utc_timestamp(now)
         records = [
@@ -182,16 +182,24 @@ async def _claim(
     raise ClaimContentionError(pool.name, MAX_CLAIM_ATTEMPTS)
 
 
-async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, count: int) -> PoolEmptyError:
+async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, count: int, left: int) -> PoolEmptyError:
     """A pool without `count` codes is `pool_empty` while a refill can add codes, `pool_exhausted` once none
-    can (fewer than `count` may be left then, for smaller requests): the ledger is read only on this path."""
+    can: the ledger is read only on this path. When `left` (what the claim found) is more than none, the answer
+    says so, and that a claim is all or none: a smaller one can succeed now."""
     ledger = PoolLedger() if pool.imported_only else await repository.get_ledger(pool.name)
     why = exhaustion_reason(pool, ledger)
+    all_or_none = "a claim of several codes is all or none, so none was issued"
     if why is None:
-        return PoolEmptyError(pool.name)
-    if count > 1:
-        why = f"fewer than {count} codes are left, and {why}"
-    return PoolExhaustedError(pool.name, why)
+        if not left:
+            return PoolEmptyError(pool.name)
+        message = (
+            f"pool {pool.name!r} has about {left} codes left, fewer than the {count} asked for: {all_or_none}; "
+            f"ask for {left} or fewer, or retry once the refiller has added codes"
+        )
+        return PoolEmptyError(pool.name, message=message, left=left)
+    if left:
+        why = f"only about {left} codes are left, fewer than the {count} asked for ({all_or_none}), and {why}"
+    return PoolExhaustedError(pool.name, why, left=left)
 
 
 async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:

@@ -230,7 +230,7 @@ def test_an_empty_pool_with_no_refill_stops_resumably(
     status, stdout, stderr = run(capsys, "issue", "--pool", POOL, *no_refill, *cli_flags)
     assert status == 1
     assert stdout == ""
-    assert "no codes left" in stderr
+    assert "codes left" in stderr  # none, or about 5, fewer than a chunk's 25: all or none
     assert "run the same command again to resume" in stderr
     assert len(file_codes(out)) in (0, 25)
 
