@@ -108,6 +108,24 @@ class Blocklist:
         regex = self._regex
         return regex is not None and regex.search(fold(code)) is not None
 
+    def blocked_word(self, code: str) -> tuple[str, str] | None:
+        """The first blocked word `code` spells, as `(word, spelling)`: the word folded, as the list holds it
+        ("ASS", "SIUT"), and the characters of `code` that spell it ("A55", "s-l-u-t"); None if none is there."""
+        regex = self._regex
+        if regex is None:
+            return None
+        # Fold character by character (what `fold` does to the whole text), remembering where each folded
+        # character came from, to point back into `code`.
+        folded, origins = [], []
+        for position, char in enumerate(code):
+            for folded_char in fold(char):
+                folded.append(folded_char)
+                origins.append(position)
+        match = regex.search("".join(folded))
+        if match is None:
+            return None
+        return match.group(), code[origins[match.start()] : origins[match.end() - 1] + 1]
+
     def __bool__(self) -> bool:
         """False when there is nothing to block, so `if blocklist:` can skip checking altogether."""
         return self.include_default or any(map(fold, self.words))

@@ -42,7 +42,9 @@ class CandidatePrefetcher:
         if len(queue) < count:
             await self._prefetch(pool, queue, count)
         if len(queue) < count:
-            raise PoolEmptyError(pool.name)
+            # Every shard was read from a random start, wrapping around, for as many as were missing: the queue
+            # holds what the pool had (less codes claimed meanwhile, plus stale slots not yet found out).
+            raise PoolEmptyError(pool.name, left=len(queue))
         return [queue.popleft() for _ in range(count)]
 
     def settle(self, pool: str, candidates: Sequence[Candidate], outcome: ClaimOutcome) -> None:

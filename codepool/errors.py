@@ -89,12 +89,15 @@ class UnavailableError(UniqueCodesError):
 
 
 class PoolEmptyError(UnavailableError):
+    """Fewer codes than a claim asked for: `left` is how many the claim found (none, or fewer than asked)."""
+
     code = "pool_empty"
 
-    def __init__(self, pool: str, retry_after: int = 30, message: str | None = None) -> None:
+    def __init__(self, pool: str, retry_after: int = 30, message: str | None = None, *, left: int = 0) -> None:
         message = message or f"pool {pool!r} has no codes left; the refiller adds more on its schedule"
         super().__init__(message, retry_after)
         self.pool = pool
+        self.left = left
 
 
 class PoolExhaustedError(PoolEmptyError):
@@ -103,8 +106,8 @@ class PoolExhaustedError(PoolEmptyError):
 
     code = "pool_exhausted"
 
-    def __init__(self, pool: str, why: str) -> None:
-        super().__init__(pool, 3600, f"pool {pool!r} is exhausted: {why}; no refill can add codes to it")
+    def __init__(self, pool: str, why: str, *, left: int = 0) -> None:
+        super().__init__(pool, 3600, f"pool {pool!r} is exhausted: {why}; no refill can add codes to it", left=left)
 
 
 class ClaimContentionError(UnavailableError):

@@ -57,7 +57,11 @@ TYPABLE = "".join(chr(point) for point in range(0x21, 0x7F))
 """The characters a reading of a code is worked out for (`CodeFormat.positions`): printable ASCII, the only
 characters a code can show; anything else a person types is a separator or makes the text no code."""
 _AFFIX_PATTERN = re.compile(r"[A-Za-z0-9 \-_.]*")
-_SEPARATOR_PATTERN = re.compile(r"[ \t\-_.]")
+_SEPARATOR_PATTERN = re.compile(
+    "[ \t\\-_.\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000"  # and every Unicode space (Zs), the zero-width space
+    "\u058a\u05be\u1400\u1806\u2010-\u2015\u2212\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c\u3030\u30a0"
+    "\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead]"  # every Unicode dash (Pd), the minus sign
+)
 
 
 def resolve_alphabet(value: str) -> str:
@@ -74,7 +78,7 @@ def resolve_alphabet(value: str) -> str:
 
 
 def compact(text: str) -> str:
-    """Typed input without separators: 'ab3d-ef9h ' -> 'ab3def9h'."""
+    """Typed input without separators: 'ab3d-ef9h ' -> 'ab3def9h'; Unicode dashes and spaces (pasted) too."""
     return _SEPARATOR_PATTERN.sub("", text)
 
 

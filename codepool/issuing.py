@@ -66,12 +66,20 @@ class IssueResult:
     """Claim attempts the engine refused for capacity or a conflicting transaction (backed off, then retried)."""
 
 
+SHARED_SCOPE = "shared"
+"""The scope of every caller without an identity (no authorizer: `unique-codes serve`, a function URL)."""
+
+
 def scoped_idempotency_key(caller: str | None, key: str) -> str:
-    """Each authenticated caller has a key space of its own: another caller reusing a key gets codes of its
-    own, never the first caller's response."""
-    if caller is None:
-        return key
-    return f"{hashlib.sha256(caller.encode()).hexdigest()[:32]}#{key}"
+    """`<scope>#<key>`: each authenticated caller has a key space of its own (another caller reusing a key gets
+    codes of its own, never the first caller's response), and callers without an identity share one.
+
+    The scope is 32 hex digits of the identity's SHA-256, or `SHARED_SCOPE`. Neither holds a '#', so the scope
+    ends at the first '#', and `SHARED_SCOPE` is no digest: whatever a client puts in its key, it stays in its
+    own scope. (Unscoped keys were once stored as sent, so `<digest>#key` reached that caller's records.)
+    """
+    scope = SHARED_SCOPE if caller is None else hashlib.sha256(caller.encode()).hexdigest()[:32]
+    return f"{scope}#{key}"
 
 
 def validate_issue_request(
@@ -146,8 +154,8 @@ async def _claim(
     while lost_races < MAX_CLAIM_ATTEMPTS:
         try:
             candidates = await prefetcher.take(pool, request.count)
-        except PoolEmptyError:
-            raise await _empty_or_exhausted(repository, pool, request.count) from None
+        except PoolEmptyError as empty:
+            raise await _empty_or_exhausted(repository, pool, request.count, empty.left) from None
         now = clock()
         issued_at = utc_timestamp(now)
         records = [
@@ -177,16 +185,24 @@ async def _claim(
     raise ClaimContentionError(pool.name, MAX_CLAIM_ATTEMPTS)
 
 
-async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, count: int) -> PoolEmptyError:
+async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, count: int, left: int) -> PoolEmptyError:
     """A pool without `count` codes is `pool_empty` while a refill can add codes, `pool_exhausted` once none
-    can (fewer than `count` may be left then, for smaller requests): the ledger is read only on this path."""
+    can: the ledger is read only on this path. When `left` (what the claim found) is more than none, the answer
+    says so, and that a claim is all or none: a smaller one can succeed now."""
     ledger = PoolLedger() if pool.imported_only else await repository.get_ledger(pool.name)
     why = exhaustion_reason(pool, ledger)
+    all_or_none = "a claim of several codes is all or none, so none was issued"
     if why is None:
-        return PoolEmptyError(pool.name)
-    if count > 1:
-        why = f"fewer than {count} codes are left, and {why}"
-    return PoolExhaustedError(pool.name, why)
+        if not left:
+            return PoolEmptyError(pool.name)
+        message = (
+            f"pool {pool.name!r} has about {left} codes left, fewer than the {count} asked for: {all_or_none}; "
+            f"ask for {left} or fewer, or retry once the refiller has added codes"
+        )
+        return PoolEmptyError(pool.name, message=message, left=left)
+    if left:
+        why = f"only about {left} codes are left, fewer than the {count} asked for ({all_or_none}), and {why}"
+    return PoolExhaustedError(pool.name, why, left=left)
 
 
 async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:

@@ -26,6 +26,7 @@ from codepool.errors import (
     UnavailableError,
     UniqueCodesError,
 )
+from codepool.formats import compact
 from codepool.issuing import ClaimThrottledError, IssueResult, issue_codes
 from codepool.queries import lookup_code
 from codepool.runtime import Container, ContainerHolder, register_snapshot_hooks
@@ -270,6 +271,21 @@ def _resolver(http_api_event: bool) -> Any:
     return _resolvers[http_api_event]
 
 
+def _routable(event: dict[str, Any], http_api_event: bool) -> dict[str, Any]:
+    """The event with each Unicode dash or space in its path as an ASCII `-`.
+
+    Such characters come with pasted codes (an en dash, U+2013, between groups; a no-break space), and a look-up
+    takes them for the separators they are (`compact`). But Powertools' route patterns take only word characters
+    and ASCII URI punctuation, so `GET /codes/lawx<U+2013>2jah` would be no route at all (`404 route_not_found`).
+    Other text is left as it is."""
+    key = "rawPath" if http_api_event else "path"
+    path = event.get(key)
+    if not isinstance(path, str) or path.isascii():
+        return event
+    routable = "".join("-" if not char.isascii() and not compact(char) else char for char in path)
+    return {**event, key: routable} if routable != path else event
+
+
 def _has_control_characters(path: str) -> bool:
     return any(ord(char) < 0x20 or ord(char) == 0x7F for char in path)
 
@@ -318,7 +334,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if _is_issue_request(event, http_api_event):
             response = _issue_directly(event, context, http_api_event)
         else:
-            response = _resolver(http_api_event).resolve(event, context)
+            response = _resolver(http_api_event).resolve(_routable(event, http_api_event), context)
     finally:
         if metrics.metric_set:
             metrics.flush_metrics()

@@ -22,7 +22,8 @@ def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 UNAVAILABLE = {
     **_error(
-        "The pool is empty (`pool_empty`: a refill adds more) or exhausted (`pool_exhausted`: every code of its "
+        "The pool has fewer codes than `count` (`pool_empty`: a refill adds more; the message says about how many "
+        "are left, a claim being all or none) or is exhausted (`pool_exhausted`: every code of its "
         "keyspace or import is issued; no refill helps), claims kept colliding, or DynamoDB is unavailable; retry "
         "after Retry-After seconds "
         "(`unique-codes serve` also answers `not_ready` while it fills its pools at start-up)"

@@ -9,7 +9,10 @@ always whole chunks in order (a torn trailing chunk is cut off on resume), every
 the file or comes back on the next resume, and none is issued twice.
 
 That lasts as long as the idempotency records do (24 h from each claim): a run older than that less a margin is
-not resumed, since a replay could then claim new codes while the ones claimed first were never written.
+not resumed, since a replay could then claim new codes while the ones claimed first were never written. And it
+holds only against the table the run issued from: the state file names the table, but a table of that name may
+be another one (an in-memory engine restarted, another endpoint). So before trusting the state file, a resume
+reads the records of a sample of the codes FILE holds, and refuses unless each is there as the file says.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from codepool.errors import (
 from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, issue_codes, validate_issue_request
 from codepool.model import MAX_COUNT, IssuedCode, IssueRequest, utc_timestamp
 from codepool.refilling import refill_pool
+from codepool.repository import CodeRepository
 from codepool.runtime import Container
 
 CHUNK_SIZE = MAX_COUNT
@@ -71,6 +75,9 @@ STORE_BACKOFF_BASE_SECONDS = 0.25
 STORE_BACKOFF_CAP_SECONDS = 8.0
 MAX_EMPTY_POOL_REFILLS = 5
 """Refills one chunk may wait for and still find the pool empty before the run stops (a keyspace running out)."""
+SAMPLED_ROWS = 16
+"""Codes of FILE (the first, the last and some spread between) whose records a resume reads before trusting the
+state file: one BatchGetItem. A table that is not the run's holds none of them, with the same issuedAt."""
 STATE_VERSION = 1
 HEADER = b"code,pool,issuedAt\n"
 EXIT_STOPPED = 1
@@ -291,38 +298,48 @@ class CodeFile:
         self._file.write(HEADER)
         self.sync()
 
-    def resume(self, state: RunState) -> int:
-        """Keep the whole chunks the file holds, cut off anything after them (a write the crash tore); the codes
-        kept. A file without even its header (a crash right after the state was saved) starts over."""
+    def read_back(self, state: RunState) -> HeldRows:
+        """The whole chunks the file holds (nothing is changed yet: `keep` cuts off what follows them). A file
+        without even its header (a crash right after the state was saved) starts over."""
         self._file.seek(0)
         first = self._file.readline()
         if first != HEADER:
             if not HEADER.startswith(first):
                 raise BulkRunError(f"{self.path} does not start with the header {HEADER.decode().strip()!r}")
             self.start()
-            return 0
-        rows, kept_offset = self._whole_chunks(state, len(first))
-        if self.size() > kept_offset:
-            self._file.truncate(kept_offset)
-            self.sync()
-        return rows
+            return HeldRows(0, len(HEADER), [])
+        return self._whole_chunks(state, len(first))
 
-    def _whole_chunks(self, state: RunState, offset: int) -> tuple[int, int]:
+    def keep(self, held: HeldRows) -> None:
+        """Cut off anything after the whole chunks (a write the crash tore)."""
+        if self.size() > held.offset:
+            self._file.truncate(held.offset)
+            self.sync()
+
+    def _whole_chunks(self, state: RunState, offset: int) -> HeldRows:
         rows = kept = 0
         kept_offset = offset
+        wanted = {round(i * (state.count - 1) / (SAMPLED_ROWS - 1)) for i in range(SAMPLED_ROWS)}
+        sampled: list[tuple[int, list[str]]] = []
+        last: list[str] = []
         for line in self._file:
             if not line.endswith(b"\n"):
                 break
-            _check_row(self.path, line, rows + 2, state.pool)
+            fields = _check_row(self.path, line, rows + 2, state.pool)
+            if rows in wanted:
+                sampled.append((rows, fields))
             rows += 1
             offset += len(line)
             if rows % state.chunk_size == 0 or rows == state.count:
-                kept, kept_offset = rows, offset
+                kept, kept_offset, last = rows, offset, fields
             if rows == state.count:
                 break
         if rows == state.count and self._file.read(1):
             raise BulkRunError(f"{self.path} holds more than the run's {state.count} codes")
-        return kept, kept_offset
+        sample = [fields for row, fields in sampled if row < kept]
+        if last and last not in sample:
+            sample.append(last)
+        return HeldRows(kept, kept_offset, sample)
 
     def append(self, codes: list[IssuedCode]) -> None:
         buffer = io.StringIO()
@@ -335,13 +352,24 @@ class CodeFile:
         os.fsync(self._file.fileno())
 
 
-def _check_row(path: Path, line: bytes, number: int, pool: str) -> None:
+@dataclass(frozen=True, slots=True)
+class HeldRows:
+    """What FILE holds of a run: its whole chunks' rows, where they end, and a sample of them (code, pool,
+    issuedAt), to check against the table's records."""
+
+    rows: int
+    offset: int
+    sample: list[list[str]]
+
+
+def _check_row(path: Path, line: bytes, number: int, pool: str) -> list[str]:
     try:
         fields = next(csv.reader([line.decode("utf-8")]))
     except (UnicodeDecodeError, csv.Error, StopIteration):
         fields = []
     if len(fields) != 3 or fields[1] != pool:
         raise BulkRunError(f"{path} line {number} is not a code of pool {pool!r}: the file was edited")
+    return fields
 
 
 # -- planning: a new run, or where an old one stopped ------------------------------------------------------------
@@ -360,8 +388,11 @@ class Plan:
         return self.first_chunk >= self.state.chunks
 
 
-def plan_run(options: BulkOptions, table: str, file: CodeFile, now: float) -> Plan:
-    """A new run (state saved before any claim, so every claim has its key on disk), or the old one resumed."""
+async def plan_run(
+    options: BulkOptions, pool: PoolConfig, repository: CodeRepository, table: str, file: CodeFile, now: float
+) -> Plan:
+    """A new run (state saved before any claim, so every claim has its key on disk), or the old one resumed once
+    the table is known to hold the codes FILE holds."""
     path = state_path(options.out)
     state = load_state(path)
     metadata = options.request(1).metadata()
@@ -381,12 +412,41 @@ def plan_run(options: BulkOptions, table: str, file: CodeFile, now: float) -> Pl
             f"{options.out} belongs to another bulk run ({state.describe()}), not this one ({asked}): "
             f"pick another --out file, or delete {options.out} and {path.name} to start afresh"
         )
-    rows = file.resume(state)
+    held = file.read_back(state)
+    rows = held.rows
     first = state.chunks if rows == state.count else rows // state.chunk_size
     plan = Plan(state, resumed=True, first_chunk=first, already_written=rows)
     if not plan.finished and now > state.resumable_until():
         raise BulkRunError(_too_old(options.out, path, state, rows, now))
+    await _check_the_table_holds(options.out, path, pool, repository, state, held)
+    file.keep(held)
     return plan
+
+
+async def _check_the_table_holds(
+    out: Path, path: Path, pool: PoolConfig, repository: CodeRepository, state: RunState, held: HeldRows
+) -> None:
+    """Refuse, changing nothing, unless the table records each sampled code of FILE as FILE has it (same pool,
+    same issuedAt): a table of the run's name that is not the run's table would otherwise be trusted, and a
+    resume would add its codes to a file of another table's, or a finished run say "nothing issued"."""
+    keys = {pool.format.canonical(code): (code, issued_at) for code, _, issued_at in held.sample}
+    if not keys:
+        return
+    records = await repository.find_issued(list(keys))
+    missing = [
+        code
+        for key, (code, issued_at) in keys.items()
+        if (record := records.get(key)) is None
+        or (record.code, record.pool, record.issued_at) != (code, state.pool, issued_at)
+    ]
+    if missing:
+        raise BulkRunError(
+            f"{out} holds {held.rows} codes of a bulk run issued from table {state.table!r}, but this table has "
+            f"no record of {len(missing)} of the {len(keys)} checked (such as {missing[0]!r}): it is not the table "
+            "the run issued them from (an in-memory engine restarted? another --endpoint-url?). Nothing was issued "
+            f"and {out} is unchanged. Point --endpoint-url and --table at the run's table to resume it; to issue "
+            f"into this table instead, move {out} and {path.name} away and run the command again"
+        )
 
 
 def _too_old(out: Path, path: Path, state: RunState, rows: int, now: float) -> str:
@@ -615,14 +675,15 @@ async def issue_to_file(options: BulkOptions, settings: Settings) -> int:
     pool = validate_issue_request(options.request(min(options.count, CHUNK_SIZE)), pools, None)
     interrupts = Interrupts()
     with handling_interrupts(interrupts), CodeFile.open(options.out) as file:
-        plan = plan_run(options, settings.table_name, file, time.time())
-        if plan.finished:
-            print(
-                f"{options.out} already holds all {plan.state.count} codes of this run; nothing issued", file=sys.stderr
-            )
-            _finish(options, plan, Tally(), started)
-            return 0
         async with Container.open(settings, pools) as container:
+            plan = await plan_run(options, pool, container.repository, settings.table_name, file, time.time())
+            if plan.finished:
+                print(
+                    f"{options.out} already holds all {plan.state.count} codes of this run; nothing issued",
+                    file=sys.stderr,
+                )
+                _finish(options, plan, Tally(), started)
+                return 0
             with _progress(options, plan) as advance:
                 run = BulkRun(container, pool, plan, options, file, interrupts, advance)
                 await run.run()

@@ -1,7 +1,8 @@
 """`unique-codes import POOL FILE`: read a list of codes (one per line, or a CSV column) and import it.
 
 The file is streamed (its lines are numbered as an editor shows them), a progress bar follows the bytes read, and
-the summary (imported, already there, duplicates and invalid lines, with line numbers) is printed as JSON.
+the summary (imported, already there, duplicates and invalid lines, each with its line number and reason) is
+printed as JSON.
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ def add_parser(commands: Any, engine_options: Any, pool_options: Any) -> None:
     parser = commands.add_parser(
         "import",
         help="load existing codes (one per line, or a CSV column) into a pool",
-        description="Import codes into POOL: each is validated against the pool's format (check character "
-        "included), duplicates within the file and codes already issued or pooled are reported, not written. "
-        "Running the same file again imports nothing new. Exit status 1 if some lines were invalid.",
+        description="Import codes into POOL: each line is the code as printed, validated against the pool's "
+        "format (check character included); separators are ignored and case is folded where the alphabet has one "
+        "case, nothing else is rewritten (a character outside the alphabet is an invalid line). Duplicates within "
+        "the file and codes already issued or pooled are reported, not written; each line not imported is "
+        "listed (the first 100 of each kind) with its number and reason. Running the same file again imports "
+        "nothing new. Exit status 1 if some lines were invalid.",
     )
     parser.add_argument("pool", help="the pool (its format in the pools file; `imported_only = true` for list pools)")
     parser.add_argument("file", help="a text file with one code per line ('#' comments, blank lines skipped), or CSV")

@@ -63,7 +63,8 @@ async def test_a_4_digit_damm_pool_is_issued_to_the_last_code_then_exhausted(loc
     assert all(fmt.matches(code) for code in issued)
     assert exhausted.code == "pool_exhausted"
     assert len(short_messages) == 1
-    assert "fewer than 25 codes are left" in short_messages[0]
+    assert "codes are left, fewer than the 25 asked for" in short_messages[0]
+    assert "all or none" in short_messages[0]
     assert "every other code of its keyspace" in str(exhausted)
     # Bounded cost: over all the refills, the sweep settles each code of the keyspace exactly once.
     assert sum(summary.swept for summary in refills) == fmt.keyspace

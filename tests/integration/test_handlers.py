@@ -11,7 +11,9 @@ import pytest
 import issuer.app
 import refiller.app
 from codepool.config import Settings
+from codepool.issuing import scoped_idempotency_key
 from codepool.runtime import Container
+from issuer.identity import caller_identity
 from tests.support.events import Event, call, load_event, rest
 from tests.support.tables import issued_records
 
@@ -173,3 +175,24 @@ def test_idempotency_keys_belong_to_the_authenticated_caller(filled: Settings) -
     assert alice[0] == mallory[0] == 201
     assert mallory[2]["code"] != alice[2]["code"], "another caller must not receive alice's code"
     assert call(as_caller("alice"))[2] == alice[2]
+
+
+def test_a_v2_lambda_authorizers_context_scopes_keys_and_no_key_reaches_another_scope(filled: Settings) -> None:
+    def as_user(user_id: str) -> Event:
+        event = load_event("http-api-v2-lambda-authorizer.json")  # simple responses: no principalId
+        event["requestContext"]["authorizer"]["lambda"]["userId"] = user_id
+        return event
+
+    alice = call(as_user("alice"))
+    bob = call(as_user("bob"))
+    assert alice[0] == bob[0] == 201
+    assert bob[2]["code"] != alice[2]["code"], "another caller must not receive alice's code"
+    assert call(as_user("alice"))[2] == alice[2]
+
+    # A caller without an identity sending alice's key as it is stored gets a code of its own.
+    anonymous = load_event("http-api-v2-post-codes.json")
+    alice_identity = caller_identity(as_user("alice"))
+    anonymous["headers"]["idempotency-key"] = scoped_idempotency_key(alice_identity, "order-42-voucher")
+    status, _, body = call(anonymous)
+    assert status == 201
+    assert body["code"] != alice[2]["code"]

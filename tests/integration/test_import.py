@@ -98,21 +98,38 @@ def test_import_validates_reports_and_a_rerun_is_harmless(
     assert status == 1  # some lines were invalid; the valid ones are imported all the same
     assert (summary["imported"], summary["duplicates"], summary["invalid"]) == (60, 1, 2)
     assert summary["duplicateLines"] == [{"line": 33, "text": lines[32], "reason": "same code as line 7"}]
+    check = codes[0][-1]
     assert [(r["line"], r["reason"]) for r in summary["invalidLines"]] == [
-        (34, "wrong check character"),
-        (35, summary["invalidLines"][1]["reason"]),
+        (
+            34,
+            f"wrong check character {wrong_check[-1]!r} at position 9: "
+            f"the characters before it give {check!r} (a typo?)",
+        ),
+        (35, "character 'A' at position 1 is not in the pool's alphabet '0123456789'"),
     ]
-    assert "not a code of pool 'cards'" in summary["invalidLines"][1]["reason"]
+    assert summary["normalised"] == 0  # every line imported is printed as the pool displays it
 
     again_status, again = run_import(local_table, pools_file, "cards", str(listing), capsys=capsys)
     assert again_status == 1
     assert (again["imported"], again["alreadyAvailable"], again["alreadyIssued"]) == (0, 60, 0)
+    assert [r["line"] for r in again["alreadyAvailableLines"]] == [*range(2, 32), *range(36, 66)]
+    assert again["alreadyAvailableLines"][0] == {
+        "line": 2,
+        "text": codes[0],
+        "reason": "already in pool 'cards': not written again",
+    }
 
     asyncio.run(issue_every_imported_code(local_table, load_pools(pools_file), codes))
 
     # After they were issued, a third run finds every code issued and imports nothing.
     _, third = run_import(local_table, pools_file, "cards", str(listing), capsys=capsys)
     assert (third["imported"], third["alreadyIssued"]) == (0, 60)
+    assert len(third["alreadyIssuedLines"]) == 60
+    assert third["alreadyIssuedLines"][-1] == {
+        "line": 65,
+        "text": codes[-1],
+        "reason": "already issued: not imported again",
+    }
 
 
 async def issue_every_imported_code(settings: Settings, pools: dict[str, PoolConfig], codes: list[str]) -> None:
@@ -138,9 +155,23 @@ def test_import_reads_a_csv_column_and_checks_against_codes_issued_in_other_ways
     table.write_text('serial,voucher\n1,"ABC-123"\n2,abc123\n3,0OIL1Z\n4,\n5,"TOOLONG1"\n', encoding="utf-8")
     status, summary = run_import(local_table, pools_file, "mixed", str(table), "--column", "voucher", capsys=capsys)
     assert status == 1
-    assert (summary["lines"], summary["imported"], summary["duplicates"], summary["invalid"]) == (4, 2, 1, 1)
+    assert (summary["lines"], summary["imported"], summary["duplicates"], summary["invalid"]) == (4, 1, 1, 2)
+    assert summary["normalised"] == 1  # "ABC-123" is stored as the pool prints it, "ABC123"
     assert summary["duplicateLines"][0]["line"] == 3
-    assert summary["invalidLines"][0]["line"] == 6
+    crockford = "'0123456789ABCDEFGHJKMNPQRSTVWXYZ'"
+    assert [(r["line"], r["reason"]) for r in summary["invalidLines"]] == [
+        # A look-up reads O, I and L as 0 and 1; a printed code holding them is not one of the pool's.
+        (
+            4,
+            f"character 'O' at position 2 is not in the pool's alphabet {crockford} "
+            "(a look-up would read it as '0'; an import stores only what is printed)",
+        ),
+        (
+            6,
+            "wrong length: 8 characters where the pool's codes have 6 (separators not counted; they look like "
+            "'######')",
+        ),
+    ]
     status, _ = run_import(local_table, pools_file, "mixed", str(table), "--column", "nope", capsys=capsys)
     assert status == 2  # a clear error, nothing imported
 

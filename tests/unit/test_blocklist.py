@@ -72,6 +72,26 @@ def test_blocks_agrees_with_a_slow_reference(code: str) -> None:
     assert Blocklist(SMALL_LIST, include_default=False).blocks(code) is expected
 
 
+@settings(max_examples=1000, deadline=None)
+@given(st.text(FOLDING_ALPHABET, max_size=12))
+def test_blocked_word_names_what_blocks_finds(code: str) -> None:
+    """`blocked_word` finds a word exactly where `blocks` does; the spelling is a part of the code that folds to
+    the word (separators inside it included)."""
+    blocklist = Blocklist(SMALL_LIST, include_default=False)
+    found = blocklist.blocked_word(code)
+    assert (found is not None) is blocklist.blocks(code)
+    if found is not None:
+        word, spelling = found
+        assert spelling in code
+        assert fold(spelling) == word
+        assert word in {fold(listed) for listed in SMALL_LIST}
+
+
+def test_blocked_word_points_back_into_the_code() -> None:
+    assert Blocklist(SMALL_LIST, include_default=False).blocked_word("PROMO-a-5-$-9") == ("ASS", "a-5-$")
+    assert Blocklist(include_default=False).blocked_word("anything") is None
+
+
 def test_the_reference_is_not_trivial() -> None:
     blocklist = Blocklist(SMALL_LIST, include_default=False)
     for code in ("1-o-L", "@5$", "8|9", "x", "Z.2", "7+", "a_b_c_l0|"):

@@ -66,6 +66,10 @@ class FakeRuntime:
     def repository(self) -> CodeRepository:
         return self.components.repository
 
+    @property
+    def pools(self) -> Mapping[str, PoolConfig]:
+        return self.components.pools
+
 
 class FakeContainerHolder(ContainerHolder):
     """`issuer.app.container` over the in-memory fake: default settings, the given pools, one warm runtime.

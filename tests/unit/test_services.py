@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codepool.components import Components
 from codepool.config import PoolConfig
@@ -14,7 +16,7 @@ from codepool.errors import (
     PoolNotFoundError,
 )
 from codepool.formats import CodeFormat
-from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes
+from codepool.issuing import IDEMPOTENCY_TTL_SECONDS, IssueResult, issue_codes, scoped_idempotency_key
 from codepool.model import Candidate, IssueRequest, shard_of
 from codepool.queries import lookup_code
 from codepool.refilling import refill_pool
@@ -220,3 +222,61 @@ async def test_idempotency_keys_are_scoped_per_authenticated_caller() -> None:
     again = await issue_codes(components, request, idempotency_key="k", caller="alice")
     assert again.replayed
     assert again.codes == alice.codes
+
+
+async def test_a_caller_without_identity_cannot_reach_into_another_callers_scope() -> None:
+    """Before, an unidentified caller's key was stored as sent, so sending alice's stored form of her key,
+    `<sha256(alice)[:32]>#k`, replayed alice's codes to whoever sent it."""
+    repository = await filled()
+    components = Components.over(repository, POOLS)
+    request = IssueRequest(pool=POOL.name)
+    alice = await issue_codes(components, request, idempotency_key="k", caller="alice")
+    crafted = scoped_idempotency_key("alice", "k")
+    anonymous = await issue_codes(components, request, idempotency_key=crafted, caller=None)
+    assert not anonymous.replayed
+    assert anonymous.codes != alice.codes
+    again = await issue_codes(components, request, idempotency_key=crafted, caller=None)
+    assert again.replayed  # callers without an identity still have their (one, shared) scope
+    assert again.codes == anonymous.codes
+
+
+@given(caller=st.text(max_size=40), key=st.text(min_size=1, max_size=60), sent=st.text(min_size=1, max_size=120))
+def test_scoped_and_unscoped_keys_never_meet(caller: str, key: str, sent: str) -> None:
+    assert scoped_idempotency_key(None, sent) != scoped_idempotency_key(caller, key)
+    assert scoped_idempotency_key(None, scoped_idempotency_key(caller, key)) != scoped_idempotency_key(caller, key)
+
+
+async def test_a_claim_of_more_codes_than_are_left_says_how_many_are_and_that_it_is_all_or_none() -> None:
+    repository = await filled(20)
+    components = Components.over(repository, POOLS)
+    with pytest.raises(PoolEmptyError) as raised:
+        await issue_codes(components, IssueRequest(pool=POOL.name, count=25))
+    message = str(raised.value)
+    assert "no codes left" not in message
+    assert "has about 20 codes left, fewer than the 25 asked for" in message
+    assert "all or none" in message
+    assert raised.value.left == 20
+    assert not repository.issued  # none of the 20 was issued
+    assert len((await issue_codes(components, IssueRequest(pool=POOL.name, count=20))).codes) == 20
+    with pytest.raises(PoolEmptyError, match="'vouchers' has no codes left"):
+        await issue_codes(components, IssueRequest(pool=POOL.name, count=2))
+
+
+async def test_an_exhausted_pool_says_how_many_are_left_for_smaller_claims() -> None:
+    listed = PoolConfig(
+        name="listed",
+        format=CodeFormat(alphabet="unambiguous", length=8),
+        target=10,
+        low_watermark=0,
+        imported_only=True,
+    )
+    repository = InMemoryRepository()
+    await repository.add_available(
+        "listed", [Candidate(key=code, code=code, shard=0) for code in ("AAAA2222", "BBBB3333")]
+    )
+    components = Components.over(repository, {"listed": listed})
+    with pytest.raises(PoolExhaustedError) as raised:
+        await issue_codes(components, IssueRequest(pool="listed", count=3))
+    assert "only about 2 codes are left, fewer than the 3 asked for" in str(raised.value)
+    assert "all or none" in str(raised.value)
+    assert "imported-only" in str(raised.value)
