@@ -79,10 +79,10 @@ writes, the cursor's update, one ledger update and one ledger read."""
 SNAPSHOT_SPACING_SECONDS = 60.0
 """A refill adds a snapshot to the ledger (for the issue rate) unless the last one is younger than this."""
 LEDGER_TIMEOUT_SECONDS = 2.0
-"""The most a refill waits for one ledger addition; past its deadline it makes at most LAST_LEDGER_ATTEMPTS (4 s,
-within the refiller's 10 s margin)."""
-LAST_LEDGER_ATTEMPTS = 2
-"""Sends of a refill's last ledger addition (the same token each time) before its count is left `uncounted`."""
+"""The most a refill waits for one ledger addition during its rounds (a pending one is sent again later)."""
+LAST_LEDGER_SECONDS = 6.0
+"""How long a refill keeps sending its last ledger addition as it ends, past its deadline: within the refiller's
+10 s margin (`refiller.app`)."""
 FIRST_ROUND_ESTIMATE_SECONDS = 2.0
 """What a full round is assumed to take until one has been measured (a smaller first round: in proportion). A
 round of 2,000 codes took about 0.5 s in the benchmark (3,856 codes/s on DynamoDB Local) and should take about 1 s
@@ -223,6 +223,9 @@ class _Refill:
         # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
         # "written" honest, so the pool really reaches its target.
         self.check_available = need * AVAILABLE_CHECK_RATIO > pool.format.keyspace
+        # In such small keyspaces, and in a sweep, another refill at the same time may write the same code:
+        # slots are then created by conditional puts, so `written` counts each slot once (`add_new_slots`).
+        self.writer = uuid.uuid4().hex
 
     @property
     def remaining(self) -> int:
@@ -328,7 +331,10 @@ class _Refill:
         try:
             await run_limited(
                 REQUESTS_IN_FLIGHT,
-                (partial(_write_batch, self.repository, self.pool, batch, self.summary) for batch in batches),
+                (
+                    partial(_write_batch, self.repository, self.pool, batch, self.summary, self.writer)
+                    for batch in batches
+                ),
             )
         except RefillError as exc:
             raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", self.summary) from exc
@@ -339,9 +345,11 @@ class _Refill:
 
         Once: an addition whose answer did not come (a timeout, an error: it may have landed) stays pending and
         is sent again, the same amount with the same token, before anything new, so it is applied once
-        (`CodeRepository.add_to_ledger`). The `last` call, as the refill ends, tries LAST_LEDGER_ATTEMPTS times;
-        what is still pending then is `uncounted`."""
-        for _ in range(LAST_LEDGER_ATTEMPTS if last else 2):
+        (`CodeRepository.add_to_ledger`). The `last` call, as the refill ends, keeps sending it for up to
+        LAST_LEDGER_SECONDS (a resend meets the first send still in flight as `TransactionInProgressException`,
+        which the SDK retries); what is still pending then is `uncounted`."""
+        give_up = time.monotonic() + (LAST_LEDGER_SECONDS if last else LEDGER_TIMEOUT_SECONDS)
+        while (left := give_up - time.monotonic()) > 0:
             if self.pending is None:
                 unrecorded = self.summary.written - self.ledgered
                 if unrecorded <= 0:
@@ -350,24 +358,30 @@ class _Refill:
             token, amount = self.pending
             try:
                 await asyncio.wait_for(
-                    self.repository.add_to_ledger(self.pool.name, token, written=amount), LEDGER_TIMEOUT_SECONDS
+                    self.repository.add_to_ledger(self.pool.name, token, written=amount),
+                    min(left, LEDGER_TIMEOUT_SECONDS),
                 )
             except (StoreUnavailableError, TimeoutError):
-                if last:
-                    continue
-                break
+                if not last:
+                    break
+                await asyncio.sleep(min(0.2, max(0.0, give_up - time.monotonic())))
+                continue
             self.ledgered += amount
             self.pending = None
         self.summary.uncounted = self.summary.written - self.ledgered
 
 
 async def _write_batch(
-    repository: CodeRepository, pool: PoolConfig, batch: list[Candidate], summary: RefillSummary
+    repository: CodeRepository, pool: PoolConfig, batch: list[Candidate], summary: RefillSummary, writer: str | None
 ) -> None:
-    """One BatchWriteItem's worth of slots, counted in `summary` as soon as it lands; a failure counts the slots
-    that landed before it (`RefillError.written`) and is raised."""
+    """One BatchWriteItem's worth of slots (with a `writer`, one conditional put per slot, counting only the slots
+    it created), counted in `summary` as soon as it lands; a failure counts the slots that landed before it
+    (`RefillError.written`) and is raised."""
     try:
-        report = await repository.add_available(pool.name, batch)
+        if writer is None:
+            report = await repository.add_available(pool.name, batch)
+        else:
+            report = await repository.add_new_slots(pool.name, batch, writer)
     except RefillError as exc:
         summary.written += exc.written
         raise
@@ -531,7 +545,13 @@ class _RandomDraw:
             for start in range(0, len(fresh), WRITE_BATCH):
                 batch = fresh[start : start + WRITE_BATCH]
                 try:
-                    await _write_batch(refill.repository, refill.pool, batch, summary)
+                    await _write_batch(
+                        refill.repository,
+                        refill.pool,
+                        batch,
+                        summary,
+                        refill.writer if refill.check_available else None,
+                    )
                 finally:
                     self.reserved -= len(batch)
         finally:

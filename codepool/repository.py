@@ -90,7 +90,14 @@ class CodeRepository(Protocol):
         ...
 
     async def add_available(self, pool: str, candidates: Sequence[Candidate]) -> WriteReport:
-        """Write slots for these codes (they were checked not to be issued)."""
+        """Write slots for these codes (they were checked not to be issued), blind: a slot written again is
+        overwritten and counted twice in `written`."""
+        ...
+
+    async def add_new_slots(self, pool: str, candidates: Sequence[Candidate], writer: str) -> WriteReport:
+        """Write slots for these codes where there is none yet; `written` counts only the slots created, by
+        `writer` (one refill's token: a put retried after a lost answer finds its own slot and counts it). For
+        small keyspaces and sweeps, where two refills at once may well write the same code."""
         ...
 
     async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:

@@ -67,6 +67,10 @@ SLOT_STILL_AVAILABLE = "attribute_exists(pk)"
 # The code must never have been issued: closes the race with a refill that re-added a slot for a code
 # claimed meanwhile, and with another pool whose format can produce the same code.
 CODE_NEVER_ISSUED = "attribute_not_exists(pk)"
+# No slot for this code yet: two refills at once may write the same code, and only the one creating it counts it.
+SLOT_NOT_THERE = "attribute_not_exists(pk)"
+WRITER_ATTRIBUTE = "writer"
+"""On a slot written by `add_new_slots`: the refill that created it."""
 # The key is new, or its previous use has expired (TTL deletes lazily, so an expired record may linger).
 IDEMPOTENCY_KEY_FREE = "attribute_not_exists(pk) OR #expires < :now"
 
@@ -254,6 +258,35 @@ class DynamoDBRepository:
             await _backoff(attempt)
         unwritten = len(request.get(self._table, []))
         raise RefillError("BatchWriteItem kept returning UnprocessedItems", written=len(chunk) - unwritten)
+
+    async def add_new_slots(self, pool: str, candidates: Sequence[Candidate], writer: str) -> WriteReport:
+        report = WriteReport()
+        for candidate in candidates:
+            item = {**slot_item(pool, candidate), WRITER_ATTRIBUTE: {"S": writer}}
+            try:
+                await _send(
+                    "PutItem",
+                    partial(
+                        self._client.put_item,
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression=SLOT_NOT_THERE,
+                        ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    ),
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                # Ours all the same when the SDK retried our put after its answer was lost.
+                old: Item = dict(exc.response.get("Item") or {})  # type: ignore[call-overload]
+                if old.get(WRITER_ATTRIBUTE, {}).get("S") == writer:
+                    report.written += 1
+            except StoreUnavailableError as exc:
+                raise RefillError(f"PutItem of a slot failed: {exc}", report.written) from exc
+            else:
+                report.written += 1
+            report.requests += 1
+        return report
 
     async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:
         total = 0

@@ -3,6 +3,7 @@ so a pool's `issued` equals its `CODE#` records (`tests/support/fault_proxy.py` 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -128,3 +129,20 @@ async def test_an_import_that_fails_midway_counts_the_chunks_that_landed_and_a_r
     assert 0 < first.imported < 400
     assert again.imported + first.imported == 400 == ledger.imported
     assert (stats.available, stats.issued, stats.usable_keyspace) == (400, 0, 400)
+
+
+async def test_two_refills_at_once_in_a_small_keyspace_count_each_slot_once(local_table: Settings) -> None:
+    """4-digit codes, 3,000 wanted by two refills at the same time: many codes are drawn by both, and whoever
+    creates a slot counts it; the other's conditional put finds it there."""
+    small = PoolConfig(name="pins", format=CodeFormat(alphabet="numeric", length=4), target=3000, shards=2)
+    async with Container.open(local_table, pools={small.name: small}) as container:
+        first, second = await asyncio.gather(
+            refill_pool(container.repository, small), refill_pool(container.repository, small)
+        )
+        ledger = await container.repository.get_ledger(small.name)
+        stats = await pool_stats(container.repository, small)
+    slots = [
+        item for item in await items_of(local_table) if item["pk"]["S"].startswith("POOL#pins#") and "code" in item
+    ]
+    assert first.written + second.written == ledger.written == len(slots) == stats.available
+    assert stats.issued == 0

@@ -80,6 +80,16 @@ class InMemoryRepository:
             self.slots.setdefault((pool, candidate.shard), {})[candidate.key] = candidate.code
         return WriteReport(written=len(candidates), requests=(len(candidates) + 24) // 25)
 
+    async def add_new_slots(self, pool: str, candidates: Sequence[Candidate], writer: str) -> WriteReport:
+        self.requests += len(candidates)
+        written = 0
+        for candidate in candidates:
+            slots = self.slots.setdefault((pool, candidate.shard), {})
+            if candidate.key not in slots:
+                slots[candidate.key] = candidate.code
+                written += 1
+        return WriteReport(written=written, requests=len(candidates))
+
     async def count_available(self, pool: str, shard: int, limit: int | None = None) -> SlotCount:
         self.requests += 1
         keys = sorted(self.slots.get((pool, shard), {}))
