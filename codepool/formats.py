@@ -57,11 +57,15 @@ TYPABLE = "".join(chr(point) for point in range(0x21, 0x7F))
 """The characters a reading of a code is worked out for (`CodeFormat.positions`): printable ASCII, the only
 characters a code can show; anything else a person types is a separator or makes the text no code."""
 _AFFIX_PATTERN = re.compile(r"[A-Za-z0-9 \-_.]*")
-_SEPARATOR_PATTERN = re.compile(
-    "[ \t\\-_.\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000"  # and every Unicode space (Zs), the zero-width space
-    "\u058a\u05be\u1400\u1806\u2010-\u2015\u2212\u2e17\u2e1a\u2e3a\u2e3b\u2e40\u2e5d\u301c\u3030\u30a0"
-    "\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead]"  # every Unicode dash (Pd), the minus sign
+TYPED_SEPARATORS = SEPARATORS | frozenset(
+    # Every Unicode space (Zs) and the zero-width space, every Unicode dash (Pd) and the minus sign: what a code
+    # pasted from a document or a chat carries between its groups.
+    "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200C))) + "\u202f\u205f\u3000"
+    "\u058a\u05be\u1400\u1806" + "".join(map(chr, range(0x2010, 0x2016))) + "\u2212\u2e17\u2e1a\u2e3a\u2e3b\u2e40"
+    "\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010ead"
 )
+"""What `compact` drops from typed text: the separators, and their Unicode look-alikes."""
+_SEPARATOR_PATTERN = re.compile("[" + re.escape("".join(sorted(TYPED_SEPARATORS))) + "]")
 
 
 def resolve_alphabet(value: str) -> str:

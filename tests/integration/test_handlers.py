@@ -151,7 +151,8 @@ def test_openapi_document_describes_every_route(lambda_env: Settings) -> None:
     assert status == 200
     assert set(document["paths"]) == {"/", "/codes", "/codes/{code}", "/pools", "/pools/{pool}", "/openapi.json"}
     schema = document["paths"]["/codes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert schema["properties"]["count"]["maximum"] == 25
+    assert schema == {"$ref": "#/components/schemas/IssueRequest"}
+    assert document["components"]["schemas"]["IssueRequest"]["properties"]["count"]["maximum"] == 25
 
 
 def test_scheduled_refill_summarises_every_pool(lambda_env: Settings) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -50,8 +51,9 @@ def cli(settings: Settings, pools: Path, *args: str) -> tuple[float, dict[str, A
 async def exact_count(settings: Settings) -> int:
     """Every slot of the pool, page by page: what the product no longer does, for the record."""
     total = 0
+    patient = dataclasses.replace(settings, read_timeout=120.0)  # a 1 MB page takes seconds on DynamoDB Local
     async with AsyncExitStack() as stack:
-        client = await open_client(settings, stack)
+        client = await open_client(patient, stack)
         for shard in range(SHARDS):
             arguments: dict[str, Any] = {
                 "TableName": settings.table_name,

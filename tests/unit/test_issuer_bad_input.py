@@ -2,35 +2,31 @@
 nothing (not even a read: it is rejected before the first call). A few of these run end to end on both engines in
 `tests/integration/test_handlers.py`.
 
-Twice: through `issuer.app.lambda_handler` with `issuer.app.container` replaced by a holder over the fake (routing,
-body decoding, the error handlers, the response), and through the functions it calls (`parse_issue_body`,
-`issue_codes`, `status_of`), which holds even if the handler's use of its container changes.
+Twice: through `issuer.app.lambda_handler` with `issuer.app.container` replaced by a holder over the fake
+(`tests.support.fake_issuer`; routing, body decoding, the error handlers, the response), and through the functions
+it calls (`parse_issue_body`, `issue_codes`, `status_of`), which holds even if the handler's use of its container
+changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar, cast
 
 import pytest
 
 import issuer.app
 from codepool.components import Components
-from codepool.config import DEFAULT_POOL, PoolConfig, Settings
+from codepool.config import DEFAULT_POOL
 from codepool.errors import InvalidRequestError, PayloadTooLargeError, PoolNotFoundError, UniqueCodesError
 from codepool.issuing import issue_codes
 from codepool.refilling import refill_pool
-from codepool.repository import CodeRepository
-from codepool.runtime import Container, ContainerHolder
 from issuer.http import status_of
 from issuer.requests import parse_issue_body
 from tests.support.events import Event, call, rest
+from tests.support.fake_issuer import FakeContainerHolder
 from tests.support.fakes import InMemoryRepository
 
-T = TypeVar("T")
 POOLS = {DEFAULT_POOL.name: DEFAULT_POOL}
 FILL = 60
 
@@ -54,51 +50,6 @@ BAD_BODIES: list[tuple[str, type[UniqueCodesError], int, str]] = [
     ('{"description": "' + "x" * 17000 + '"}', PayloadTooLargeError, 413, "payload_too_large"),
 ]
 CASE_IDS = [body if len(body) < 40 else f"{body[:24]}...({len(body)} chars)" for body, *_ in BAD_BODIES]
-
-
-@dataclass
-class FakeRuntime:
-    """What the issuer's routes use of a `Container`: its components and its repository (here, no client)."""
-
-    components: Components
-
-    @property
-    def repository(self) -> CodeRepository:
-        return self.components.repository
-
-    @property
-    def pools(self) -> Mapping[str, PoolConfig]:
-        return self.components.pools
-
-
-class FakeContainerHolder(ContainerHolder):
-    """`issuer.app.container` over the in-memory fake: default settings, the given pools, one warm runtime.
-
-    `ContainerHolder` has no seam for another `Container`, and `Container` wants a DynamoDB client and repository,
-    so `run` hands the routes a `FakeRuntime` in its place (a route using more of it fails with an AttributeError,
-    which the handler answers 500, failing these tests)."""
-
-    def __init__(self, repository: InMemoryRepository, pools: Mapping[str, PoolConfig]) -> None:
-        super().__init__()
-        self._fake_pools = pools
-        self._runtime = FakeRuntime(Components.over(repository, pools))
-
-    @property
-    def settings(self) -> Settings:
-        return Settings()
-
-    @property
-    def pools(self) -> Mapping[str, PoolConfig]:
-        return self._fake_pools
-
-    def run(self, work: Callable[[Container], Awaitable[T]]) -> T:
-        async def scheduled() -> T:
-            return await work(cast(Container, self._runtime))
-
-        return asyncio.run(scheduled())
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture

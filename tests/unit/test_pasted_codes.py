@@ -16,8 +16,9 @@ from codepool.formats import SEPARATORS, compact
 from codepool.issuing import issue_codes
 from codepool.model import IssueRequest
 from tests.support.events import call, load_event, rest
+from tests.support.fake_issuer import FakeContainerHolder
 from tests.support.fakes import InMemoryRepository
-from tests.unit.test_issuer_bad_input import POOLS, FakeContainerHolder, repository  # noqa: F401 - the fixture
+from tests.unit.test_issuer_bad_input import POOLS, repository  # noqa: F401 - the fixture
 
 UNICODE_SEPARATORS = {
     char for char in map(chr, range(sys.maxunicode + 1)) if unicodedata.category(char) in ("Pd", "Zs")

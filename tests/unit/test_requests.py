@@ -28,11 +28,26 @@ POOLS = {DEFAULT_POOL.name: DEFAULT_POOL}
         ('{"count": 1.5}', "count must be an integer"),
         ('{"pool": 7}', "pool must be a string"),
         ('{"colour": "red"}', "unknown fields"),
+        # Not JSON's white space, though `str.strip()` takes them: malformed JSON, not an empty body.
+        ("\x1f", "not valid JSON"),
+        ("\u00a0", "not valid JSON"),
+        ("null", "JSON object"),
     ],
 )
 def test_malformed_bodies_are_invalid_requests(body: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         parse_issue_body(body)
+
+
+@pytest.mark.parametrize("body", [None, "", " \t\r\n", "{}"])
+def test_no_body_asks_for_one_default_code(body: str | None) -> None:
+    assert parse_issue_body(body) == IssueRequest()
+
+
+def test_a_whole_number_is_a_count_whatever_its_spelling() -> None:
+    """JSON has one number type: `19.0` is 19, as JSON Schema's `integer` (the OpenAPI document) reads it."""
+    assert parse_issue_body('{"count": 19.0}') == parse_issue_body('{"count": 19}') == IssueRequest(count=19)
+    assert parse_issue_body('{"count": 1e1}').count == 10
 
 
 def test_a_body_over_the_limit_is_too_large_counted_in_bytes() -> None:
