@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Outcome = Literal["ok", "fail", "info"]
-DEFINITE_503 = frozenset({"pool_empty", "claim_contention"})
+DEFINITE_503 = frozenset({"pool_empty", "pool_exhausted", "claim_contention"})
 """503s that the issuer answers before it claimed anything for the request."""
 
 

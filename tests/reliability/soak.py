@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -48,8 +49,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from codepool.config import Settings
+from codepool.config import Settings, load_pools, parse_pools
 from codepool.dynamodb.client import open_client
+from codepool.errors import ConfigError
+from codepool.importing import import_codes
+from codepool.queries import pool_stats
+from codepool.runtime import Container
 from localdev.engines import DynamoDBLocal, free_port
 from tests.reliability.history import (
     HistoryWriter,
@@ -74,6 +79,62 @@ from tests.support.fault_proxy import (
 from tests.support.tables import issued_records, make_table
 
 POOL = "soak"
+POOL_WEIGHTS = {POOL: 5, "lower": 2, "mixed": 2, "cards": 1}
+"""Which pool a claimer's request names: the main pool, a case-insensitive pool of lower-case codes, a
+case-sensitive one (base62), and an imported-only pool that runs dry."""
+CARDS = 1_500
+"""Codes imported into the `cards` pool before the run (8-digit numbers, as printed)."""
+
+
+def pools_toml(pool_target: int) -> str:
+    """The run's pools: no two read one text (the loader refuses `OVERLAPPING_VARIANT`), each shape exercised."""
+    return f"""
+[pools.{POOL}]
+alphabet = "unambiguous"
+length = 8
+target = {pool_target}
+low_watermark = 0
+shards = 4
+
+[pools.lower]
+alphabet = "abcdefghjk"
+prefix = "m"
+length = 4
+target = 150
+low_watermark = 0
+shards = 2
+
+[pools.mixed]
+alphabet = "base62"
+prefix = "Q"
+length = 3
+target = 150
+low_watermark = 0
+shards = 2
+
+[pools.cards]
+alphabet = "numeric"
+length = 8
+imported_only = true
+target = 10
+low_watermark = 0
+"""
+
+
+def variant_refusal() -> str:
+    """What the loader says of `OVERLAPPING_VARIANT` (it must refuse it)."""
+    try:
+        parse_pools(tomllib.loads(OVERLAPPING_VARIANT))
+    except ConfigError as exc:
+        return str(exc)
+    raise AssertionError("the loader accepted two pools that key one text twice")
+
+
+OVERLAPPING_VARIANT = (
+    '[pools.lower]\nalphabet = "abcdefghjk"\nprefix = "m"\nlength = 4\n'
+    '[pools.mixed]\nalphabet = "base62"\nprefix = "m"\nlength = 4\n'
+)
+"""The same two shapes with one prefix: `mixed` (case-sensitive) shows `mabcd`, which `lower` keys as `MABCD`."""
 CLIENT_ENVIRONMENT = {
     "DYNAMODB_CONNECT_TIMEOUT": "0.5",
     "DYNAMODB_READ_TIMEOUT": "1",
@@ -108,6 +169,10 @@ class SoakResult:
     final_retries: int = 0
     seconds: float = 0.0
     fault_counts: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    refused_variant: str = ""
+    """The loader's refusal of `OVERLAPPING_VARIANT`, the overlapping pools this run cannot have."""
+    """Per pool: `issued` as the pool's statistics say, and its records in the table (they must be equal)."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -120,6 +185,8 @@ class SoakResult:
             "seconds": round(self.seconds, 1),
             "ops_per_second": round(self.report.invoked / self.seconds, 1) if self.seconds else 0.0,
             "faults_injected": self.fault_counts,
+            "counters": self.counters,
+            "refused_variant": self.refused_variant,
             "violations": self.report.violations,
         }
 
@@ -141,6 +208,8 @@ def fault_rules(scale: float) -> list[Rule]:
         ("BatchWriteItem", DropResponse(), 0.01),
         ("BatchWriteItem", dynamodb_error("ProvisionedThroughputExceededException"), 0.01),
         ("BatchGetItem", dynamodb_error("ThrottlingException"), 0.01),
+        ("PutItem", DropResponse(), 0.01),
+        ("UpdateItem", DropResponse(), 0.01),
     ]
     return [Rule(fault, operation=operation, rate=min(1.0, rate * scale)) for operation, fault, rate in rates]
 
@@ -196,7 +265,7 @@ def claimer_main(name: str, history: str, environment: dict[str, str], until: fl
         keyed = rng.random() < KEYED_SHARE
         request = Request(
             tag=f"t-{operation_id}",
-            pool=POOL,
+            pool=rng.choices(list(POOL_WEIGHTS), weights=list(POOL_WEIGHTS.values()))[0],
             count=rng.choice((1, 1, 1, 2, 3)),
             reference=name,
             key=f"k-{operation_id}" if keyed else None,
@@ -213,12 +282,13 @@ def claimer_main(name: str, history: str, environment: dict[str, str], until: fl
 def refiller_main(environment: dict[str, str], until: float, seed: int, log: str) -> None:
     _configure(environment, log)
     from refiller.app import lambda_handler
+    from tests.support.events import load_event
 
     rng = random.Random(seed)
     while time.time() < until:
         # A failed refill under injected faults is expected (and logged); the next one goes on.
         with contextlib.suppress(Exception):
-            lambda_handler({"pool": POOL}, None)  # type: ignore[arg-type]
+            lambda_handler(load_event("eventbridge-scheduled.json"), None)  # type: ignore[arg-type]
         time.sleep(rng.uniform(0.1, 0.6))
 
 
@@ -284,10 +354,8 @@ def run_soak(config: SoakConfig, workdir: Path) -> SoakResult:
     with _engine(config.seed) as engine, FaultProxy(engine.endpoint_url, seed=config.seed) as proxy:
         settings = make_table(engine.endpoint_url)
         pools = workdir / "pools.toml"
-        pools.write_text(
-            f'[pools.{POOL}]\nalphabet = "unambiguous"\nlength = 8\ntarget = {config.pool_target}\n'
-            f"low_watermark = 0\nshards = 4\n"
-        )
+        pools.write_text(pools_toml(config.pool_target))
+        asyncio.run(_import_cards(settings, pools))
         environment = {
             **CLIENT_ENVIRONMENT,
             "AWS_ENDPOINT_URL_DYNAMODB": proxy.url,
@@ -332,7 +400,7 @@ def run_soak(config: SoakConfig, workdir: Path) -> SoakResult:
         for _ in range(config.processes):
             start_claimer()
 
-        result = SoakResult(report=Report())
+        result = SoakResult(report=Report(), refused_variant=variant_refusal())
         trouble = threading.Thread(target=_engine_trouble, args=(engine, config, until, rng, result), daemon=True)
         trouble.start()
         next_kill = time.time() + rng.uniform(*config.kill_every)
@@ -368,6 +436,12 @@ def run_soak(config: SoakConfig, workdir: Path) -> SoakResult:
         operations = read_history(sorted(histories.glob("*.jsonl")))
         records = records_from_items(asyncio.run(_issued_items(settings)).values())
         result.report = check(operations, records)
+        result.counters = asyncio.run(_counters(settings, pools))
+        for pool, figures in result.counters.items():
+            if figures["issued"] != figures["records"]:
+                result.report.violations.append(
+                    f"counter: pool {pool} says {figures['issued']} issued, the table holds {figures['records']}"
+                )
     result.seconds = time.monotonic() - started
     return result
 
@@ -400,6 +474,28 @@ async def _issued_items(settings: Settings) -> dict[str, dict[str, Any]]:
     patient = dataclasses.replace(settings, read_timeout=120.0, max_attempts=10)
     async with AsyncExitStack() as stack:
         return await issued_records(await open_client(patient, stack), settings.table_name)
+
+
+async def _import_cards(settings: Settings, pools: Path) -> None:
+    configured = load_pools(pools)
+    lines = [(number + 1, f"{40_000_000 + number * 7_919}") for number in range(CARDS)]
+    async with Container.open(settings, configured) as container:
+        summary = await import_codes(container.repository, configured["cards"], lines)
+    if summary.imported != CARDS:
+        raise RuntimeError(f"the soak's cards did not import: {summary.to_json()}")
+
+
+async def _counters(settings: Settings, pools: Path) -> dict[str, dict[str, int]]:
+    """Each pool's `issued` as `GET /pools/{pool}` tells it, and its records in the table (read directly)."""
+    configured = load_pools(pools)
+    records = records_from_items((await _issued_items(settings)).values())
+    counters: dict[str, dict[str, int]] = {}
+    async with Container.open(settings, configured) as container:
+        for name, pool in configured.items():
+            stats = await pool_stats(container.repository, pool)
+            held = sum(1 for record in records.values() if record.pool == name)
+            counters[name] = {"issued": stats.issued, "records": held, "available": stats.available}
+    return counters
 
 
 def _fault_counts(proxy: FaultProxy) -> dict[str, int]:

@@ -39,3 +39,8 @@ def test_the_fault_mix_issues_nothing_twice_and_loses_no_acknowledged_code(
     assert result.report.info >= 1, "no indeterminate operation: the faults did not bite"
     assert sum(result.fault_counts.values()) >= 50
     assert result.report.recorded >= result.report.delivered > 0
+    # Every pool's statistics count exactly its records (the checker adds a violation otherwise), and every pool
+    # issued codes: the case-sensitive and case-insensitive ones and the imported-only one too.
+    assert set(result.counters) == {"soak", "lower", "mixed", "cards"}
+    assert all(figures["records"] > 0 for figures in result.counters.values()), result.counters
+    assert "can issue the same code under two keys" in result.refused_variant
