@@ -34,7 +34,9 @@ FALLBACK_MEMORY_MB = 512
 LIBRARIES = ("aioboto3", "aiobotocore", "botocore", "boto3", "aiohttp", "aws-lambda-powertools", "matplotlib")
 
 POOLS_TOML = """\
-# Pools of the benchmarks (written by `python -m benchmarks`).
+# Pools of the benchmarks (written by `python -m benchmarks`): the built-in default pool, named, and two more.
+[pools.default]
+
 [pools.hot]
 alphabet = "unambiguous"
 length = 8

@@ -60,7 +60,7 @@ class CandidatePrefetcher:
             self._queues.get(pool, deque()).clear()
             self._windows[pool] = max(MIN_WINDOW, self.window(pool) // 2)
             self._contended[pool] = True
-        failed = {c.key for c in outcome.lost} | {c.key for c in outcome.stale}
+        failed = {c.key for c in [*outcome.lost, *outcome.stale, *outcome.rewritten]}
         unused = [c for c in candidates if c.key not in failed]
         self._queues.setdefault(pool, deque()).extendleft(reversed(unused))
 

@@ -176,9 +176,9 @@ async def _claim(
             return IssueResult(codes=outcome.issued, lost_races=lost_races, throttles=throttles)
         if outcome.replayed is not None:
             return _replay(outcome.replayed, request)
-        if outcome.lost or outcome.stale:
+        if outcome.lost or outcome.stale or outcome.rewritten:
             lost_races += 1
-            await _remove_stale_slots(repository, pool, outcome.stale)
+            await _remove_stale_slots(repository, pool, outcome.stale, outcome.rewritten)
         if outcome.throttled is not None:
             throttles += 1
             await _back_off(pool, outcome.throttled, throttles, deadline)
@@ -205,9 +205,16 @@ async def _empty_or_exhausted(repository: CodeRepository, pool: PoolConfig, coun
     return PoolExhaustedError(pool.name, why, left=left)
 
 
-async def _remove_stale_slots(repository: CodeRepository, pool: PoolConfig, stale: list[Candidate]) -> None:
-    """Delete slots of codes issued already, together (the first failure cancels the rest)."""
-    await run_together(repository.remove_stale_slot(pool.name, candidate, uuid.uuid4().hex) for candidate in stale)
+async def _remove_stale_slots(
+    repository: CodeRepository, pool: PoolConfig, stale: list[Candidate], rewritten: list[Candidate]
+) -> None:
+    """Delete slots of codes issued already, together (the first failure cancels the rest): the stale ones
+    counted in the ledger, the ones written again by a retry not (`ClaimOutcome.rewritten`)."""
+    removals = [(candidate, True) for candidate in stale] + [(candidate, False) for candidate in rewritten]
+    await run_together(
+        repository.remove_stale_slot(pool.name, candidate, uuid.uuid4().hex, counted=counted)
+        for candidate, counted in removals
+    )
 
 
 async def _back_off(pool: PoolConfig, reason: str, throttles: int, deadline: Deadline | None) -> None:

@@ -89,11 +89,24 @@ class Candidate:
     key: str
     code: str
     shard: int
+    written_at: int | None = None
+    """When the slot was written (epoch ms, the writer's clock), as read from the pool; None: not read, or a slot
+    written before slots carried it."""
 
 
 def shard_of(key: str, shards: int) -> int:
     """A code always lands in the same shard, so writing it twice overwrites one slot instead of adding two."""
     return zlib.crc32(key.encode()) % shards
+
+
+@dataclass
+class RefillCarry:
+    """What one refill leaves unresolved for the next refill of the same pool in the same container (the
+    refiller's, kept across warm invocations): a ledger addition still pending (token, amount, when first sent,
+    monotonic) and slots of writes whose outcome stayed unknown, typically because the engine was down."""
+
+    pending: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    uncertain: dict[str, list[Candidate]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +253,16 @@ class RefillSummary:
     """No code can be added to the pool any more: its keyspace is swept (or it is imported-only)."""
     uncounted: int = 0
     """Codes written that the ledger may not count: its last addition got no answer before the refill ended."""
+    unsettled: int = 0
+    """Slots of writes whose outcome stayed unknown (no answer, and the read that would tell failed too): the
+    ledger does not count them, though some may have landed."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pool": self.pool,
             "availableBefore": self.available_before,
             "uncounted": self.uncounted,
+            "unsettled": self.unsettled,
             "target": self.target,
             "written": self.written,
             "skippedIssued": self.skipped_issued,

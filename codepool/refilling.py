@@ -34,7 +34,15 @@ from typing import Any, TypeVar
 from codepool.config import MAX_TARGET, PoolConfig
 from codepool.deadline import Deadline
 from codepool.errors import InvalidRequestError, RefillError, StoreUnavailableError
-from codepool.model import SNAPSHOT_HORIZON_SECONDS, Candidate, PoolLedger, RefillSummary, SweepState, shard_of
+from codepool.model import (
+    SNAPSHOT_HORIZON_SECONDS,
+    Candidate,
+    PoolLedger,
+    RefillCarry,
+    RefillSummary,
+    SweepState,
+    shard_of,
+)
 from codepool.queries import pool_depth
 from codepool.repository import CodeRepository
 from codepool.tasks import first_error, run_limited, run_pair
@@ -80,6 +88,8 @@ SNAPSHOT_SPACING_SECONDS = 60.0
 """A refill adds a snapshot to the ledger (for the issue rate) unless the last one is younger than this."""
 LEDGER_TIMEOUT_SECONDS = 2.0
 """The most a refill waits for one ledger addition during its rounds (a pending one is sent again later)."""
+SETTLE_SECONDS = 2.0
+"""The most a refill spends, as it ends, reading which of its writes of unknown outcome landed."""
 LAST_LEDGER_SECONDS = 6.0
 """How long a refill keeps sending its last ledger addition as it ends, past its deadline: within the refiller's
 10 s margin (`refiller.app`)."""
@@ -107,6 +117,11 @@ likelier limit: 133 µs of client CPU per code at 512 MB (about 0.29 of a vCPU) 
 630,000 codes per run; more memory buys more CPU. Until it is measured on AWS, plan with the lower figure."""
 
 
+PENDING_TOKEN_SECONDS = 540.0
+"""How long a ledger addition left pending may be sent again with its token by a later refill: DynamoDB keeps a
+token 10 minutes, after which sending it again could apply it twice."""
+
+
 class PoolRefillError(RefillError):
     """A refill failed after counting the pool: `summary` says what it did before (its `written` too)."""
 
@@ -127,6 +142,7 @@ async def refill_pool(
     *,
     deadline: Deadline | None = None,
     clock: Callable[[], float] = time.time,
+    carry: RefillCarry | None = None,
 ) -> RefillSummary:
     """Top the pool up to `target` (default: the pool's) with fresh codes that were never issued.
 
@@ -165,6 +181,8 @@ async def refill_pool(
     # the estimate's noise, and the pool stays within the margin (about 1.4 %) of its target.
     need = goal - before - depth.margin
     refill = _Refill(repository, pool, summary, need, deadline, on_progress)
+    if carry is not None:
+        refill.take_over(carry)
     try:
         # Every call from here on is within the deadline: a brown-out makes each call take its SDK attempts'
         # timeouts (4 x (1 + 3) s), more than the refiller's margin past its deadline.
@@ -181,7 +199,10 @@ async def refill_pool(
         summary.stopped = "error"
         raise
     finally:
+        await refill.settle_uncertain()
         await refill.count_in_ledger(last=True)
+        if carry is not None:
+            refill.hand_over(carry)
         summary.took_ms = (time.perf_counter() - started) * 1000
     summary.complete = summary.written >= need
     if summary.complete:
@@ -229,6 +250,11 @@ class _Refill:
         # In such small keyspaces, and in a sweep, another refill at the same time may write the same code:
         # slots are then created by conditional puts, so `written` counts each slot once (`add_new_slots`).
         self.writer = uuid.uuid4().hex
+        self.uncertain: list[Candidate] = []
+        """Slots of writes whose outcome is unknown, for `settle_uncertain`."""
+        self.carried = 0
+        """Codes a previous refill wrote whose ledger addition this one sends (`take_over`); not this refill's."""
+        self.pending_since: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -334,13 +360,71 @@ class _Refill:
         try:
             await run_limited(
                 REQUESTS_IN_FLIGHT,
-                (
-                    partial(_write_batch, self.repository, self.pool, batch, self.summary, self.writer)
-                    for batch in batches
-                ),
+                (partial(self.write_batch, batch, self.writer) for batch in batches),
             )
         except RefillError as exc:
             raise PoolRefillError(f"refill of pool {self.pool.name!r} failed: {exc}", self.summary) from exc
+
+    def take_over(self, carry: RefillCarry) -> None:
+        """Resolve what the last refill of this pool in this container left: its pending ledger addition (if
+        still young enough to resend with its token, `PENDING_TOKEN_SECONDS`) and its writes of unknown outcome."""
+        self.uncertain.extend(carry.uncertain.pop(self.pool.name, []))
+        pending = carry.pending.pop(self.pool.name, None)
+        if pending is not None and time.monotonic() - pending[2] < PENDING_TOKEN_SECONDS:
+            self.carried = pending[1]
+            self.pending = (pending[0], pending[1])
+            self.pending_since = pending[2]
+
+    def hand_over(self, carry: RefillCarry) -> None:
+        if self.pending is not None:
+            carry.pending[self.pool.name] = (*self.pending, self.pending_since or time.monotonic())
+        if self.uncertain:
+            carry.uncertain[self.pool.name] = self.uncertain
+
+    async def write_batch(self, batch: list[Candidate], writer: str | None) -> None:
+        """One BatchWriteItem's worth of slots (with a `writer`, one conditional put per slot, counting only the
+        slots it created), counted in the summary as soon as it lands. A failure counts the slots that landed
+        before it (`RefillError.written`) and is raised; a write whose outcome is unknown (no answer, or cut off
+        by a failing sibling or the deadline) is left to `settle_uncertain`."""
+        summary = self.summary
+        try:
+            if writer is None:
+                report = await self.repository.add_available(self.pool.name, batch)
+            else:
+                report = await self.repository.add_new_slots(self.pool.name, batch, writer)
+        except RefillError as exc:
+            summary.written += exc.written
+            raise
+        except BaseException:
+            self.uncertain.extend(batch)
+            raise
+        summary.written += report.written
+        summary.batch_requests += report.requests
+        summary.unprocessed_retries += report.unprocessed_retries
+
+    async def settle_uncertain(self) -> None:
+        """Count the slots of writes whose outcome is unknown that did land: those now in the pool, or issued
+        (claimed since), read once the writes are over (bounded: SETTLE_SECONDS). A code drawn at random was
+        neither before the write, but for odds of at most 1/1,000 (`AVAILABLE_CHECK_RATIO`) or a concurrent
+        refill writing the same code."""
+        uncertain, self.uncertain = self.uncertain, []
+        if not uncertain:
+            return
+        try:
+            async with asyncio.timeout(SETTLE_SECONDS):
+                found = await run_limited(
+                    REQUESTS_IN_FLIGHT,
+                    (
+                        partial(self.repository.existing_among, self.pool.name, chunk, check_available=True)
+                        for chunk in _steps(uncertain)
+                    ),
+                )
+        except (StoreUnavailableError, RefillError, TimeoutError):
+            self.summary.unsettled += len(uncertain)
+            self.uncertain = uncertain  # the next refill in this container reads them again
+            return
+        landed = set().union(*(issued | available for issued, available in found))
+        self.summary.written += sum(candidate.key in landed for candidate in uncertain)
 
     async def count_in_ledger(self, *, last: bool = False) -> None:
         """Add what was written since the last call to the ledger's `written`, bounded in time (the ledger feeds
@@ -358,6 +442,7 @@ class _Refill:
                 if unrecorded <= 0:
                     break
                 self.pending = (uuid.uuid4().hex, unrecorded)
+                self.pending_since = time.monotonic()
             token, amount = self.pending
             try:
                 await asyncio.wait_for(
@@ -369,28 +454,13 @@ class _Refill:
                     break
                 await asyncio.sleep(min(0.2, max(0.0, give_up - time.monotonic())))
                 continue
-            self.ledgered += amount
+            if self.carried:
+                self.carried = 0  # the last refill's codes, now in the ledger: none of this refill's
+            else:
+                self.ledgered += amount
             self.pending = None
-        self.summary.uncounted = self.summary.written - self.ledgered
-
-
-async def _write_batch(
-    repository: CodeRepository, pool: PoolConfig, batch: list[Candidate], summary: RefillSummary, writer: str | None
-) -> None:
-    """One BatchWriteItem's worth of slots (with a `writer`, one conditional put per slot, counting only the slots
-    it created), counted in `summary` as soon as it lands; a failure counts the slots that landed before it
-    (`RefillError.written`) and is raised."""
-    try:
-        if writer is None:
-            report = await repository.add_available(pool.name, batch)
-        else:
-            report = await repository.add_new_slots(pool.name, batch, writer)
-    except RefillError as exc:
-        summary.written += exc.written
-        raise
-    summary.written += report.written
-    summary.batch_requests += report.requests
-    summary.unprocessed_retries += report.unprocessed_retries
+            self.pending_since = None
+        self.summary.uncounted = self.summary.written - self.ledgered + self.carried
 
 
 def _steps(candidates: list[Candidate]) -> list[list[Candidate]]:
@@ -548,13 +618,7 @@ class _RandomDraw:
             for start in range(0, len(fresh), WRITE_BATCH):
                 batch = fresh[start : start + WRITE_BATCH]
                 try:
-                    await _write_batch(
-                        refill.repository,
-                        refill.pool,
-                        batch,
-                        summary,
-                        refill.writer if refill.check_available else None,
-                    )
+                    await refill.write_batch(batch, refill.writer if refill.check_available else None)
                 finally:
                     self.reserved -= len(batch)
         finally:

@@ -47,6 +47,9 @@ class ClaimOutcome:
     replayed: IdempotencyRecord | None = None
     lost: list[Candidate] = field(default_factory=list)
     stale: list[Candidate] = field(default_factory=list)
+    rewritten: list[Candidate] = field(default_factory=list)
+    """Stale too, but written before their code was issued: the slot was claimed, then the same write landed
+    again (an SDK retry after a lost answer). The ledger counted that write once: removed, they are not counted."""
     throttled: str | None = None
 
 
@@ -73,7 +76,7 @@ class CodeRepository(Protocol):
         """Atomically: remove every candidate from the pool, record `records` (same order), store `idempotency`."""
         ...
 
-    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str, *, counted: bool = True) -> None:
         """Delete a pool slot whose code turned out to be issued already, and count it in the ledger's `stale` in
         the same atomic write, once: only if the slot was still there, and a retry with the same `token` is the
         same write (so `issued` never counts a slot that left the pool without being issued)."""

@@ -21,6 +21,7 @@ from codepool.components import Components
 from codepool.config import PoolConfig, Settings, load_pools
 from codepool.dynamodb.client import open_client_in, preloaded_loader, session_for
 from codepool.dynamodb.repository import DynamoDBRepository
+from codepool.model import RefillCarry
 
 if TYPE_CHECKING:
     import aioboto3
@@ -45,6 +46,8 @@ class Container:
         """The container's one DynamoDB client, for tools and tests that read the table directly."""
         self.repository = repository
         self.components = Components.over(repository, pools)
+        self.refill_carry = RefillCarry()
+        """What a refill left unresolved for the next refill in this container (`codepool.refilling`)."""
 
     @property
     def pools(self) -> Mapping[str, PoolConfig]:

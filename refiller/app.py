@@ -112,7 +112,7 @@ async def refill_each(
     for index, (pool, target) in enumerate(refills):
         share = _share(deadline, len(refills) - index)
         try:
-            summary = await refill_pool(runtime.repository, pool, target, deadline=share)
+            summary = await refill_pool(runtime.repository, pool, target, deadline=share, carry=runtime.refill_carry)
         except PoolRefillError as exc:
             outcomes.append(PoolOutcome(pool, exc.summary, exc))
         except Exception as exc:  # one pool's trouble is that pool's alone; reported once all pools were tried

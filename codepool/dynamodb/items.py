@@ -13,11 +13,17 @@ from codepool.model import Candidate, IssuedCode, PoolLedger, SweepState
 from codepool.repository import IdempotencyRecord
 
 Item = dict[str, Any]
+WRITTEN_AT = "at"
 
 
-def slot_item(pool: str, candidate: Candidate) -> Item:
-    """An available code: keyed by its canonical form in its shard, with its display form."""
-    return {**slot_key(pool, candidate.shard, candidate.key), "code": {"S": candidate.code}}
+def slot_item(pool: str, candidate: Candidate, written_at: int = 0) -> Item:
+    """An available code: keyed by its canonical form in its shard, with its display form and when it was written
+    (epoch ms: a claim that finds its code issued later than that knows the slot was written again by a retry)."""
+    return {
+        **slot_key(pool, candidate.shard, candidate.key),
+        "code": {"S": candidate.code},
+        WRITTEN_AT: {"N": str(written_at)},
+    }
 
 
 def record_item(key: str, record: IssuedCode) -> Item:

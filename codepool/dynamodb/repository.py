@@ -7,8 +7,10 @@ another: how many run at once is the caller's choice (the refill service owns th
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +19,7 @@ from botocore.exceptions import ClientError
 from codepool.backoff import full_jitter
 from codepool.dynamodb.errors import error_code, store_errors
 from codepool.dynamodb.items import (
+    WRITTEN_AT,
     idempotency_from_item,
     idempotency_item,
     ledger_from_item,
@@ -94,11 +97,20 @@ class DynamoDBRepository:
                 TableName=self._table,
                 KeyConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                ProjectionExpression="sk, code",
+                ProjectionExpression="sk, code, #at",
+                ExpressionAttributeNames={"#at": WRITTEN_AT},
                 Limit=limit,
             ),
         )
-        return [Candidate(key=item[SORT_KEY]["S"], code=item["code"]["S"], shard=shard) for item in response["Items"]]
+        return [
+            Candidate(
+                key=item[SORT_KEY]["S"],
+                code=item["code"]["S"],
+                shard=shard,
+                written_at=int(item[WRITTEN_AT]["N"]) if WRITTEN_AT in item else None,
+            )
+            for item in response["Items"]
+        ]
 
     async def claim(
         self,
@@ -125,6 +137,8 @@ class DynamoDBRepository:
                         "TableName": self._table,
                         "Item": record_item(candidate.key, record),
                         "ConditionExpression": CODE_NEVER_ISSUED,
+                        # The record found, if any: when it was issued tells a stale slot from one written again.
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
@@ -155,7 +169,7 @@ class DynamoDBRepository:
             return _cancelled_outcome(candidates, exc.response.get("CancellationReasons", []), idempotency)
         return ClaimOutcome(issued=list(records))
 
-    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str, *, counted: bool = True) -> None:
         actions: list[Any] = [
             {
                 "Delete": {
@@ -174,6 +188,8 @@ class DynamoDBRepository:
                 }
             },
         ]
+        if not counted:
+            del actions[1]
         try:
             await _send(
                 "TransactWriteItems",
@@ -244,7 +260,8 @@ class DynamoDBRepository:
         return total
 
     async def _write_slots(self, pool: str, chunk: Sequence[Candidate]) -> WriteReport:
-        puts = [{"PutRequest": {"Item": slot_item(pool, c)}} for c in chunk]
+        now = _epoch_ms()
+        puts = [{"PutRequest": {"Item": slot_item(pool, c, now)}} for c in chunk]
         request: Item = {self._table: puts}
         report = WriteReport()
         for attempt in range(MAX_BATCH_ATTEMPTS):
@@ -262,7 +279,7 @@ class DynamoDBRepository:
     async def add_new_slots(self, pool: str, candidates: Sequence[Candidate], writer: str) -> WriteReport:
         report = WriteReport()
         for candidate in candidates:
-            item = {**slot_item(pool, candidate), WRITER_ATTRIBUTE: {"S": writer}}
+            item = {**slot_item(pool, candidate, _epoch_ms()), WRITER_ATTRIBUTE: {"S": writer}}
             try:
                 await _send(
                     "PutItem",
@@ -349,10 +366,16 @@ class DynamoDBRepository:
                 }
             }
         ]
-        await _send(
-            "TransactWriteItems",
-            lambda: self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token),
-        )
+        try:
+            await _send(
+                "TransactWriteItems",
+                lambda: self._client.transact_write_items(TransactItems=actions, ClientRequestToken=token),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            # No condition to fail: only capacity or a conflicting transaction cancels it, and nothing was applied.
+            raise StoreUnavailableError(f"DynamoDB cancelled a ledger addition: {exc}", retry_after=1) from exc
 
     async def save_snapshots(self, pool: str, snapshots: Sequence[tuple[float, int]]) -> None:
         listed = {"L": [{"L": [{"N": repr(round(at, 3))}, {"N": str(issued)}]} for at, issued in snapshots]}
@@ -428,7 +451,11 @@ def _cancelled_outcome(
         slot_reason = codes[2 * index] if 2 * index < len(codes) else "None"
         record_reason = codes[2 * index + 1] if 2 * index + 1 < len(codes) else "None"
         if record_reason == "ConditionalCheckFailed" and slot_reason == "None":
-            outcome.stale.append(candidate)
+            issued_at = reasons[2 * index + 1].get("Item", {}).get("issuedAt", {}).get("S")
+            if _written_before(candidate, issued_at):
+                outcome.rewritten.append(candidate)
+            else:
+                outcome.stale.append(candidate)
         elif "ConditionalCheckFailed" in (slot_reason, record_reason):
             outcome.lost.append(candidate)
     if not outcome.lost and not outcome.stale and outcome.throttled is None:
@@ -436,6 +463,18 @@ def _cancelled_outcome(
         # every candidate as lost so the caller draws fresh ones.
         outcome.lost = list(candidates)
     return outcome
+
+
+def _written_before(candidate: Candidate, issued_at: str | None) -> bool:
+    """Whether the slot was written before its code was issued: then it was claimed, and this slot is the same
+    write landing again (an SDK retry after a lost answer), not a new slot the ledger counted."""
+    if candidate.written_at is None or not candidate.written_at or issued_at is None:
+        return False
+    return candidate.written_at < datetime.fromisoformat(issued_at).timestamp() * 1000
+
+
+def _epoch_ms() -> int:
+    return int(time.time() * 1000)
 
 
 async def _send(operation: str, call: Callable[[], Awaitable[T]]) -> T:

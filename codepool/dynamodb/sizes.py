@@ -84,7 +84,7 @@ def worst_case_claim() -> ClaimSize:
         metadata=metadata,
         request_id="r" * MAX_REQUEST_ID_LENGTH,
     )
-    slot = slot_item(pool, Candidate(key=code, code=code, shard=MAX_SHARDS - 1))
+    slot = slot_item(pool, Candidate(key=code, code=code, shard=MAX_SHARDS - 1), written_at=9_999_999_999_999)
     idempotency = IdempotencyRecord(
         key="k" * (SCOPE_LENGTH + MAX_IDEMPOTENCY_KEY_LENGTH),
         fingerprint="f" * 64,

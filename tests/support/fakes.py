@@ -53,11 +53,11 @@ class InMemoryRepository:
             self.idempotency[idempotency.key] = idempotency
         return ClaimOutcome(issued=list(records))
 
-    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str, *, counted: bool = True) -> None:
         self.requests += 1
         if self._seen(token):
             return
-        if self.slots.get((pool, candidate.shard), {}).pop(candidate.key, None) is not None:
+        if self.slots.get((pool, candidate.shard), {}).pop(candidate.key, None) is not None and counted:
             ledger = self.ledgers.get(pool, PoolLedger())
             self.ledgers[pool] = replace(ledger, stale=ledger.stale + 1)
 

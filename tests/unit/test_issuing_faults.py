@@ -123,7 +123,7 @@ class StaleSlotsRepository(InMemoryRepository):
     ) -> ClaimOutcome:
         return ClaimOutcome(stale=list(candidates))
 
-    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str) -> None:
+    async def remove_stale_slot(self, pool: str, candidate: Candidate, token: str, *, counted: bool = True) -> None:
         self.removals_started += 1
         if self.removals_started == 1:
             raise StoreUnavailableError("DynamoDB DeleteItem kept failing: TransactionConflictException")
