@@ -145,11 +145,12 @@ CLIENT_ENVIRONMENT = {
     "POWERTOOLS_LOG_LEVEL": "CRITICAL",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-COUNTER_TOLERANCE = 5
-COUNTER_TOLERANCE_SHARE = 0.01
+COUNTER_TOLERANCE = 10
+COUNTER_TOLERANCE_SHARE = 0.03
 """How far a pool's `issued` may drift from its records (less its slots of issued codes) under engine freezes and
 restarts: a write of unknown outcome that lands after the refill read whether it landed is not counted (README
-"Pool statistics"). Without engine trouble the soak finds no drift; the drift is reported either way."""
+"Pool statistics"); 0 to 8 codes a pool in CI runs. Without engine trouble the soak finds no drift; the drift is
+reported either way. The double counting this check was written against drifted by a third (460 of 1,310)."""
 CALM_WAIT_SECONDS = 180.0
 """How long a refiller waits, after the run, for the faults to be turned off before its last run."""
 KEYED_SHARE = 0.6
