@@ -241,8 +241,9 @@ class _Refill:
         self.needs_sweep = False
         self.longest_round: float | None = None
         self.ledgered = 0
-        self.pending: tuple[str, int] | None = None
-        """(token, amount) of a ledger addition sent without an answer: it may have landed."""
+        self.pending: tuple[str, int, float] | None = None
+        """(token, amount, when first sent on the monotonic clock) of a ledger addition sent without an answer: it
+        may have landed."""
         # A random code hits one already in the pool with odds available/keyspace. Negligible for big
         # keyspaces; for small ones, skipping those (one more key per code in the same BatchGetItem) keeps
         # "written" honest, so the pool really reaches its target.
@@ -254,7 +255,6 @@ class _Refill:
         """Slots of writes whose outcome is unknown, for `settle_uncertain`."""
         self.carried = 0
         """Codes a previous refill wrote whose ledger addition this one sends (`take_over`); not this refill's."""
-        self.pending_since: float | None = None
 
     @property
     def remaining(self) -> int:
@@ -372,12 +372,11 @@ class _Refill:
         pending = carry.pending.pop(self.pool.name, None)
         if pending is not None and time.monotonic() - pending[2] < PENDING_TOKEN_SECONDS:
             self.carried = pending[1]
-            self.pending = (pending[0], pending[1])
-            self.pending_since = pending[2]
+            self.pending = pending
 
     def hand_over(self, carry: RefillCarry) -> None:
         if self.pending is not None:
-            carry.pending[self.pool.name] = (*self.pending, self.pending_since or time.monotonic())
+            carry.pending[self.pool.name] = self.pending
         if self.uncertain:
             carry.uncertain[self.pool.name] = self.uncertain
 
@@ -441,9 +440,8 @@ class _Refill:
                 unrecorded = self.summary.written - self.ledgered
                 if unrecorded <= 0:
                     break
-                self.pending = (uuid.uuid4().hex, unrecorded)
-                self.pending_since = time.monotonic()
-            token, amount = self.pending
+                self.pending = (uuid.uuid4().hex, unrecorded, time.monotonic())
+            token, amount, _ = self.pending
             try:
                 await asyncio.wait_for(
                     self.repository.add_to_ledger(self.pool.name, token, written=amount),
@@ -459,7 +457,6 @@ class _Refill:
             else:
                 self.ledgered += amount
             self.pending = None
-            self.pending_since = None
         self.summary.uncounted = self.summary.written - self.ledgered + self.carried
 
 

@@ -468,7 +468,7 @@ def _cancelled_outcome(
 def _written_before(candidate: Candidate, issued_at: str | None) -> bool:
     """Whether the slot was written before its code was issued: then it was claimed, and this slot is the same
     write landing again (an SDK retry after a lost answer), not a new slot the ledger counted."""
-    if candidate.written_at is None or not candidate.written_at or issued_at is None:
+    if not candidate.written_at or issued_at is None:
         return False
     return candidate.written_at < datetime.fromisoformat(issued_at).timestamp() * 1000
 
